@@ -1,0 +1,128 @@
+// A websocket to an exec or portforward subresource, written directly on `ws` rather than
+// client-node's Exec/PortForward so that both directions have backpressure and the
+// connection is kept alive with pings (neither is in client-node 2.0.1).
+import type { KubeConfig } from '@kubernetes/client-node'
+import WebSocket from 'ws'
+import type { Readable, Writable } from 'node:stream'
+import { encodeFrame, decodeFrame } from './frames.ts'
+
+const HIGH_WATER = 4 * 1024 * 1024
+const PING_INTERVAL_MS = 30_000
+
+export interface ChannelSocket {
+  ws: WebSocket
+  protocol: string
+  /** Send one frame; resolves when the socket has room for more (backpressure). */
+  send(channel: number, payload: Uint8Array | string): Promise<void>
+  sendRaw(frame: Buffer): void
+  close(): void
+  closed: Promise<{ code: number; reason: string }>
+}
+
+export type FrameHandler = (channel: number, payload: Buffer) => void
+
+export async function openChannelSocket(
+  kc: KubeConfig,
+  path: string,
+  protocols: string[],
+  onFrame: FrameHandler,
+): Promise<ChannelSocket> {
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('no current cluster in kubeconfig')
+  const url = cluster.server.replace(/^http/, 'ws').replace(/\/$/, '') + path
+  const options: WebSocket.ClientOptions = {}
+  await kc.applyToHTTPSOptions(options)
+
+  const ws = new WebSocket(url, protocols, { ...options, perMessageDeflate: false })
+  // Frames can arrive in the same tick as 'open' (port-forward headers): listen first.
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    const frame = isBinary ? data : Buffer.from(data.toString('latin1'), 'latin1')
+    if (frame.length === 0) return
+    const { channel, payload } = decodeFrame(frame)
+    onFrame(channel, payload)
+  })
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }))
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      res.on('end', () => reject(new UpgradeError(res.statusCode ?? 0, body)))
+    })
+    ws.once('error', reject)
+  })
+  ws.on('error', () => {
+    // After open, errors surface as 'close'; without a listener they would crash the process.
+  })
+
+  const ping = setInterval(() => {
+    if (ws.readyState === WebSocket.OPEN) ws.ping()
+  }, PING_INTERVAL_MS)
+  ping.unref()
+  void closed.then(() => clearInterval(ping))
+
+  const waitForRoom = () =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (ws.bufferedAmount < HIGH_WATER || ws.readyState !== WebSocket.OPEN) resolve()
+        else setTimeout(check, 5)
+      }
+      check()
+    })
+
+  return {
+    ws,
+    protocol: ws.protocol,
+    async send(channel, payload) {
+      if (ws.readyState !== WebSocket.OPEN) throw new Error('connection to the pod closed')
+      ws.send(encodeFrame(channel, payload))
+      if (ws.bufferedAmount >= HIGH_WATER) await waitForRoom()
+    },
+    sendRaw(frame) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(frame)
+    },
+    close() {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close()
+    },
+    closed,
+  }
+}
+
+/** The API server answered the upgrade with an HTTP error (403, 404, 500...). */
+export class UpgradeError extends Error {
+  readonly statusCode: number
+  readonly body: string
+
+  constructor(statusCode: number, body: string) {
+    let message = body
+    try {
+      message = JSON.parse(body).message ?? body
+    } catch {
+      // not JSON: keep the raw body
+    }
+    super(`HTTP ${statusCode}: ${message}`)
+    this.statusCode = statusCode
+    this.body = body
+  }
+}
+
+/** Pump a local readable into a channel, pausing it while the socket is congested. */
+export async function pumpToChannel(source: Readable, socket: ChannelSocket, channel: number): Promise<void> {
+  for await (const chunk of source) {
+    await socket.send(channel, chunk as Buffer)
+  }
+}
+
+/**
+ * Write a frame payload to a local writable; when it is full, stop reading the socket
+ * until it drains, so a slow consumer slows the pod down instead of filling memory.
+ */
+export function writeWithBackpressure(socket: ChannelSocket, target: Writable, payload: Buffer): void {
+  if (!target.write(payload)) {
+    socket.ws.pause()
+    target.once('drain', () => socket.ws.resume())
+  }
+}
