@@ -1,0 +1,30 @@
+// `trampoline push-flake [flake]`: the flake's source and all its inputs into the pod's
+// store (nix flake archive over ssh-ng), so the pod can evaluate it without fetching.
+import type { CommandModule } from 'yargs'
+import { commandContext, printResult, type GlobalOptions } from '../context.ts'
+import { requireRunningPod } from '../kube/pods.ts'
+import { writeSshFiles } from '../ssh/files.ts'
+import { NIX_FEATURES, podStoreUrl, requireLocalNix, runNix } from '../local-nix.ts'
+
+interface PushFlakeArgs extends GlobalOptions {
+  flake: string
+}
+
+export const command: CommandModule<GlobalOptions, PushFlakeArgs> = {
+  command: 'push-flake [flake]',
+  describe: 'Copy a flake and its inputs into the pod\'s store',
+  builder: (yargs) => yargs.positional('flake', { type: 'string', default: '.', describe: 'Flake reference' }),
+  handler: async (args) => {
+    const context = commandContext(args)
+    await requireLocalNix()
+    await requireRunningPod(context)
+    const files = writeSshFiles(context, args)
+    const store = podStoreUrl(files)
+    const output = await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', store, args.flake], files, { capture: true })
+    const archived = JSON.parse(output) as { path: string; inputs?: Record<string, unknown> }
+    const inputs = Object.keys(archived.inputs ?? {})
+    printResult(context, { path: archived.path, inputs, store }, () =>
+      `${archived.path}${inputs.length ? ` (+ inputs: ${inputs.join(', ')})` : ''}`,
+    )
+  },
+}
