@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# The project's standard test: unit tests, the in-pod scripts against real programs, then
+# the whole user journey against a real Kubernetes cluster, checking each step's result.
+#
+#   ./test.sh            everything
+#   ./test.sh unit       typecheck + unit tests only
+#   ./test.sh container  in-pod scripts with a real nix-daemon and sshd (root)
+#   ./test.sh e2e        the end-to-end journey only
+#
+# Cluster choice for e2e, in order: the cluster your kubeconfig points at (if it answers),
+# minikube (started if installed), else the local cluster from scripts/local-cluster/.
+# TRAMPOLINE_TEST_CLUSTER=kubeconfig|minikube|local forces one.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$PWD
+
+what=${1:-all}
+failures=0
+passes=0
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+pass() { passes=$((passes + 1)); printf 'PASS %s\n' "$*"; }
+fail() { failures=$((failures + 1)); printf 'FAIL %s\n' "$*"; }
+# check "description" command...: runs the command, records a pass or a failure.
+check() {
+  local description=$1
+  shift
+  if "$@"; then pass "$description"; else fail "$description"; fi
+}
+
+install_node_deps() {
+  log "installing npm dependencies (pinned Node comes with them)"
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
+node_bin=$root/node_modules/.bin/node
+tramp() { "$node_bin" "$root/bin/trampoline.js" "$@"; }
+json_field() { "$node_bin" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
+
+run_unit() {
+  log "typecheck"
+  npx tsc --noEmit
+  log "unit tests"
+  npx vitest run
+}
+
+run_container() {
+  log "in-pod scripts against a real nix-daemon and sshd"
+  bash container/tests/run.sh
+}
+
+# --- cluster selection -------------------------------------------------------------
+
+cluster_kind=""
+choose_cluster() {
+  local forced=${TRAMPOLINE_TEST_CLUSTER:-}
+  if [[ -z $forced || $forced == kubeconfig ]] && [[ -n ${KUBECONFIG:-} || -f $HOME/.kube/config ]]; then
+    if kubeconfig_answers; then
+      cluster_kind=kubeconfig
+      return
+    fi
+    [[ $forced == kubeconfig ]] && { echo "test.sh: the kubeconfig's cluster does not answer" >&2; exit 1; }
+  fi
+  if [[ -z $forced || $forced == minikube ]] && command -v minikube >/dev/null; then
+    minikube status >/dev/null 2>&1 || minikube start
+    export KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
+    cluster_kind=minikube
+    return
+  fi
+  [[ $forced == minikube ]] && { echo "test.sh: minikube is not installed" >&2; exit 1; }
+  log "bringing up the local cluster (scripts/local-cluster)"
+  KUBECONFIG=$(scripts/local-cluster/cluster.sh up)
+  export KUBECONFIG
+  cluster_kind=local
+}
+
+kubeconfig_answers() {
+  # The tool itself decides: status fails fast with a clear error when unreachable.
+  tramp status --quiet >/dev/null 2>&1
+}
+
+# The image the pod runs: the offline test image unless TRAMPOLINE_TEST_IMAGE names one.
+test_image=${TRAMPOLINE_TEST_IMAGE:-localhost/trampoline:test}
+provide_image() {
+  [[ -n ${TRAMPOLINE_TEST_IMAGE:-} ]] && return
+  log "building the offline test image"
+  local archive
+  archive=$(container/image/build-test-image.sh)
+  case $cluster_kind in
+    local) scripts/local-cluster/cluster.sh import "$archive" "$test_image" ;;
+    minikube) minikube image load "$archive" ;;
+    kubeconfig) echo "test.sh: set TRAMPOLINE_TEST_IMAGE to an image your cluster can pull (the test image is only built locally)" >&2; exit 1 ;;
+  esac
+}
+
+# --- the journey -------------------------------------------------------------------
+
+run_e2e() {
+  choose_cluster
+  log "end-to-end on the ${cluster_kind} cluster ($(kubectl config current-context 2>/dev/null || echo "KUBECONFIG=$KUBECONFIG"))"
+  provide_image
+
+  local work instance namespace
+  work=$(mktemp -d)
+  instance=e2e-$$
+  namespace=${TRAMPOLINE_TEST_NAMESPACE:-default}
+  export XDG_STATE_HOME=$work/state
+  local common=(--name "$instance" -n "$namespace")
+  # Whatever happens, leave nothing behind in the cluster.
+  trap 'tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true; tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+  # A project to push: the test derivations in a fresh git repository.
+  local project=$work/project
+  mkdir -p "$project"
+  cp test/e2e/*.nix "$project/"
+  git -C "$project" init -q
+  git -C "$project" -c user.email=e2e@trampoline -c user.name=e2e add -A
+  git -C "$project" -c user.email=e2e@trampoline -c user.name=e2e commit -qm "e2e project"
+  cd "$project"
+
+  log "setup"
+  local out
+  out=$(tramp setup "${common[@]}" --image "$test_image" --pull-policy Never --idle-timeout 0 --json)
+  check "setup reports a running pod" test "$(json_field phase <<<"$out")" = Running
+  out=$(tramp setup "${common[@]}" --image "$test_image" --pull-policy Never --idle-timeout 0 --json)
+  check "second setup reuses the pod" test "$(json_field reused <<<"$out")" = true
+
+  log "push-tarball"
+  out=$(tramp push-tarball "${common[@]}" --json)
+  check "pushed tree is HEAD's tree" test "$(json_field tree <<<"$out")" = "$(git rev-parse 'HEAD^{tree}')"
+  check "pushed file is in the pod" test "$(tramp shell "${common[@]}" -- cat /workspace/src/hello.nix)" = "$(cat hello.nix)"
+
+  log "build -f hello.nix"
+  out=$(tramp build "${common[@]}" -f hello.nix --json)
+  local result
+  result=$(json_field outputs.0 <<<"$out")
+  check "build printed a store path" grep -q '^/nix/store/.*-hello-trampoline$' <<<"$result"
+  check "built program runs in the pod" test "$(tramp shell "${common[@]}" -- "$result/bin/hello")" = "Hello from trampoline"
+
+  log "shell"
+  check "shell runs as UID 1000" test "$(tramp shell "${common[@]}" -- id -u)" = 1000
+  local code=0
+  tramp shell "${common[@]}" -- sh -c 'exit 42' || code=$?
+  check "shell passes the exit code through (42)" test "$code" = 42
+
+  log "ssh"
+  check "ssh (built-in client) runs a command" test "$(tramp ssh "${common[@]}" -- echo via-ssh2)" = via-ssh2
+  tramp ssh "${common[@]}" --config >/dev/null
+  local ssh_config
+  ssh_config=$(ls "$XDG_STATE_HOME"/trampoline/*/"$namespace/$instance/ssh_config")
+  check "system ssh with the pinned host key" test "$(ssh -F "$ssh_config" "trampoline-$instance" echo via-openssh </dev/null)" = via-openssh
+  check "ssh_config pins the host key strictly" grep -q 'StrictHostKeyChecking yes' "$ssh_config"
+  local known_hosts=${ssh_config%/ssh_config}/known_hosts
+  cp "$known_hosts" "$work/known_hosts.good"
+  # A different key in known_hosts must make ssh refuse the pod.
+  echo "trampoline-$instance $(ssh-keygen -q -t ed25519 -N '' -f "$work/other" && cut -d' ' -f1,2 "$work/other.pub")" >"$known_hosts"
+  check "system ssh refuses a host key that is not pinned" bash -c '! ssh -F "$1" "$2" true </dev/null 2>/dev/null' _ "$ssh_config" "trampoline-$instance"
+  cp "$work/known_hosts.good" "$known_hosts"
+
+  log "copy-closure --from"
+  tramp copy-closure "${common[@]}" --from "$result"
+  check "result closure copied into the local store" test -x "$result/bin/hello"
+  check "result runs locally" test "$("$result/bin/hello")" = "Hello from trampoline"
+
+  log "push-flake"
+  out=$(tramp push-flake "${common[@]}" --json)
+  check "flake source is in the pod's store" tramp shell "${common[@]}" -- test -e "$(json_field path <<<"$out")"
+
+  log "maintenance"
+  out=$(tramp maintenance "${common[@]}" --json)
+  check "maintenance reports sizes" test -n "$(json_field before <<<"$out")"
+  check "maintenance keeps the build result" tramp shell "${common[@]}" -- test -x "$result/bin/hello"
+
+  log "failure paths"
+  code=0
+  tramp build "${common[@]}" -f fail.nix 2>"$work/fail.err" || code=$?
+  check "failed build exits non-zero ($code)" test "$code" -ne 0
+  check "failed build shows the builder's message" grep -q 'fails on purpose' "$work/fail.err"
+
+  interrupted_push "$work" "${common[@]}"
+  pod_deleted_under_command "$work" "${common[@]}"
+
+  log "idle shutdown"
+  idle_shutdown "$work" "$namespace" "$instance-idle"
+
+  log "clean"
+  tramp clean "${common[@]}" --json >/dev/null
+  tramp clean --name "$instance-idle" -n "$namespace" --json >/dev/null
+  check "clean leaves no labelled object" test -z "$(kubectl get pods,pvc,secrets,configmaps,networkpolicies -n "$namespace" -l "app.kubernetes.io/instance in ($instance,$instance-idle)" -o name 2>&1)"
+  cd "$root"
+}
+
+# Ctrl-C in the middle of a push: exit 130, the previous workspace intact, nothing leaked.
+interrupted_push() {
+  local work=$1
+  shift
+  log "Ctrl-C during push-tarball"
+  head -c 300000000 /dev/urandom >big.bin
+  git add big.bin && git -c user.email=e2e@trampoline -c user.name=e2e commit -qm "big"
+  local before
+  before=$(tramp shell "$@" -- readlink /workspace/src)
+  tramp push-tarball "$@" >"$work/push.out" 2>&1 &
+  local pid=$!
+  sleep 3
+  kill -INT "$pid"
+  local code=0
+  wait "$pid" || code=$?
+  check "interrupted push exits 130 (got $code)" test "$code" = 130
+  check "workspace still points at the previous tree" test "$(tramp shell "$@" -- readlink /workspace/src)" = "$before"
+  check "no trampoline process left behind" bash -c '! pgrep -f "trampoline.js push-tarball" >/dev/null'
+  sleep 2
+  check "no partial tree or receiver left in the pod" tramp shell "$@" -- sh -c '! pgrep -f push-receive >/dev/null'
+  git reset -q --hard HEAD~1
+}
+
+# The pod disappears under a running command: the command ends with a clear error.
+pod_deleted_under_command() {
+  local work=$1
+  shift
+  log "pod deleted under a running command"
+  local code=0
+  tramp shell "$@" -- sleep 120 >"$work/lost.out" 2>"$work/lost.err" &
+  local pid=$!
+  sleep 3
+  tramp down "$@" --quiet
+  wait "$pid" || code=$?
+  check "command in a deleted pod fails (got $code)" test "$code" -ne 0
+  check "and says what happened" grep -qi 'pod' "$work/lost.err"
+  tramp setup "$@" --image "$test_image" --pull-policy Never --idle-timeout 0 --quiet >/dev/null
+}
+
+# Idle shutdown after the configured time, and never during a build.
+idle_shutdown() {
+  local work=$1 namespace=$2 name=$3
+  local args=(--name "$name" -n "$namespace")
+  tramp setup "${args[@]}" --image "$test_image" --pull-policy Never --idle-timeout 20s --quiet >/dev/null
+  tramp push-tarball "${args[@]}" --quiet >/dev/null
+  local started=$SECONDS
+  # A 50 s build outlives the 20 s idle timeout: the pod must stay until it is done.
+  tramp build "${args[@]}" -f slow.nix -- --arg seconds 50 --argstr salt "$$" --quiet >/dev/null
+  check "a build longer than the idle timeout completed ($((SECONDS - started))s)" test $((SECONDS - started)) -ge 50
+  local phase=""
+  for _ in $(seq 1 60); do
+    phase=$(tramp status "${args[@]}" --json | json_field 0.phase)
+    [[ $phase == Stopped* || $phase == Succeeded ]] && break
+    sleep 2
+  done
+  check "idle pod stopped itself after the build (phase: $phase)" grep -q -e Stopped -e Succeeded <<<"$phase"
+  local status
+  status=$(tramp status "${args[@]}" --json)
+  check "status says why it stopped" grep -q 'idle' <<<"$status"
+}
+
+summary() {
+  echo
+  echo "$passes passed, $failures failed"
+  [[ $failures -eq 0 ]]
+}
+
+case $what in
+  unit) install_node_deps; run_unit ;;
+  container) run_container ;;
+  e2e) install_node_deps; run_e2e; summary ;;
+  all) install_node_deps; run_unit; run_container; run_e2e; summary ;;
+  *) echo "usage: $0 [all|unit|container|e2e]" >&2; exit 2 ;;
+esac
