@@ -1,0 +1,210 @@
+// `trampoline status`: one line per instance in the namespace (or all namespaces): phase,
+// age, idleness and activity (the pod's own monitor.json), and store use.
+import type { CommandModule } from 'yargs'
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
+import { connect, explainApiError, type Cluster } from '../kube/client.ts'
+import { printResult, type GlobalOptions } from '../context.ts'
+import { APP_SELECTOR, INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
+import { PassThrough } from 'node:stream'
+import { exec, type ExecSession } from '../kube/exec.ts'
+import { USER_CONTAINER } from '../kube/pods.ts'
+import { IDLE_PREFIX, timeOf } from '../kube/diagnose.ts'
+import { formatBytes, formatDuration } from '../units.ts'
+
+interface StatusArgs extends GlobalOptions {
+  allNamespaces?: boolean
+}
+
+export const MONITOR_FILE = '/run/trampoline/monitor.json'
+const PROBE_TIMEOUT_MS = 10_000
+/** Separates monitor.json from df's output in one exec. */
+const PROBE_SEPARATOR = '--trampoline-df--'
+
+/** What the pod says about itself (container/shutdown-monitor.sh); all fields optional. */
+export interface MonitorReport {
+  idleSeconds?: number
+  timeoutSeconds?: number
+  activity?: string[]
+}
+
+export interface StoreUse {
+  size: number
+  used: number
+}
+
+export interface StatusRow {
+  instance: string
+  namespace: string
+  owner?: string
+  phase: string
+  pod?: string
+  node?: string
+  ageSeconds?: number
+  idleSeconds?: number
+  idleTimeoutSeconds?: number
+  activity?: string[]
+  storeRequest?: string
+  storeUsedBytes?: number
+  storeSizeBytes?: number
+}
+
+/** Running, Starting, Pending, Stopped (idle: ...), Failed, or Down (store only, no pod). */
+export function phaseOf(pod: V1Pod | undefined): string {
+  if (!pod) return 'Down'
+  if (pod.metadata?.deletionTimestamp) return 'Terminating'
+  const phase = pod.status?.phase ?? 'Pending'
+  const statuses = pod.status?.containerStatuses ?? []
+  if (phase === 'Succeeded') {
+    const idle = statuses.map((c) => c.state?.terminated?.message?.trim()).find((m) => m?.startsWith(IDLE_PREFIX))
+    return idle ? `Stopped (${idle})` : 'Stopped'
+  }
+  if (phase === 'Running') {
+    const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+    return ready ? 'Running' : 'Starting'
+  }
+  return phase
+}
+
+/**
+ * monitor.json as shutdown-monitor.sh writes it. Field names are read loosely (snake or
+ * camel case) so a newer pod script does not break an older CLI; unknown shapes give {}.
+ */
+export function parseMonitor(text: string): MonitorReport {
+  let raw: Record<string, unknown>
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return {}
+  }
+  if (!raw || typeof raw !== 'object') return {}
+  const number = (...keys: string[]) => {
+    for (const key of keys) if (typeof raw[key] === 'number' && Number.isFinite(raw[key])) return raw[key] as number
+    return undefined
+  }
+  const activity = raw.activity ?? raw.active ?? raw.reasons
+  return {
+    idleSeconds: number('idle_seconds', 'idleSeconds', 'idle'),
+    timeoutSeconds: number('timeout_seconds', 'timeoutSeconds', 'timeout'),
+    activity: Array.isArray(activity) ? activity.map(String) : typeof activity === 'string' && activity ? [activity] : undefined,
+  }
+}
+
+/** `df -B1 --output=size,used /nix` prints a header and one line of numbers. */
+export function parseDf(text: string): StoreUse | undefined {
+  const numbers = text.trim().split('\n').pop()?.trim().split(/\s+/).map(Number)
+  if (!numbers || numbers.length < 2 || numbers.some((n) => !Number.isFinite(n))) return undefined
+  return { size: numbers[0], used: numbers[1] }
+}
+
+export function splitProbe(stdout: string): { monitor: MonitorReport; store?: StoreUse } {
+  const [monitor = '', df = ''] = stdout.split(PROBE_SEPARATOR)
+  return { monitor: parseMonitor(monitor.trim()), store: parseDf(df) }
+}
+
+/** The instance rows from pods and PVCs: an instance exists while either does. */
+export function statusRows(pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], now: number): StatusRow[] {
+  const rows = new Map<string, StatusRow>()
+  const key = (namespace: string, instance: string) => `${namespace}/${instance}`
+  for (const pvc of pvcs) {
+    const instance = pvc.metadata?.labels?.[INSTANCE_LABEL]
+    if (!instance) continue
+    const namespace = pvc.metadata?.namespace ?? ''
+    rows.set(key(namespace, instance), {
+      instance,
+      namespace,
+      owner: pvc.metadata?.labels?.[OWNER_LABEL],
+      phase: 'Down',
+      storeRequest: pvc.status?.capacity?.storage ?? pvc.spec?.resources?.requests?.storage,
+    })
+  }
+  for (const pod of pods) {
+    const instance = pod.metadata?.labels?.[INSTANCE_LABEL]
+    if (!instance) continue
+    const namespace = pod.metadata?.namespace ?? ''
+    const row = rows.get(key(namespace, instance)) ?? { instance, namespace, phase: 'Down' }
+    const created = timeOf(pod.metadata?.creationTimestamp)
+    rows.set(key(namespace, instance), {
+      ...row,
+      owner: pod.metadata?.labels?.[OWNER_LABEL] ?? row.owner,
+      phase: phaseOf(pod),
+      pod: pod.metadata?.name,
+      node: pod.spec?.nodeName,
+      ageSeconds: created ? Math.max(0, (now - created) / 1000) : undefined,
+    })
+  }
+  return [...rows.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.instance.localeCompare(b.instance))
+}
+
+export function formatRows(rows: StatusRow[], showNamespace: boolean): string {
+  const header = [...(showNamespace ? ['NAMESPACE'] : []), 'INSTANCE', 'PHASE', 'AGE', 'IDLE', 'ACTIVITY', 'STORE']
+  const lines = rows.map((r) => [
+    ...(showNamespace ? [r.namespace] : []),
+    r.instance,
+    r.phase,
+    r.ageSeconds === undefined ? '-' : formatDuration(r.ageSeconds),
+    r.idleSeconds === undefined ? '-' : `${formatDuration(r.idleSeconds)}${r.idleTimeoutSeconds ? `/${formatDuration(r.idleTimeoutSeconds)}` : ''}`,
+    r.activity?.length ? r.activity.join(',') : '-',
+    storeText(r),
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)))
+  return [header, ...lines].map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+}
+
+function storeText(row: StatusRow): string {
+  if (row.storeUsedBytes !== undefined && row.storeSizeBytes) return `${formatBytes(row.storeUsedBytes)}/${formatBytes(row.storeSizeBytes)}`
+  return row.storeRequest ?? '-'
+}
+
+async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRow>> {
+  const script = `cat ${MONITOR_FILE} 2>/dev/null; echo ${PROBE_SEPARATOR}; df -B1 --output=size,used /nix 2>/dev/null`
+  const chunks: Buffer[] = []
+  const stdout = new PassThrough().on('data', (c: Buffer) => chunks.push(c))
+  let session: ExecSession | undefined
+  const target = { kc: cluster.kc, namespace: row.namespace, pod: row.pod!, container: USER_CONTAINER }
+  const run = exec(target, { command: ['sh', '-c', script], stdout, onOpen: (s) => (session = s) })
+  // A pod that does not answer must not hold up the table.
+  const timer = setTimeout(() => session?.abort(), PROBE_TIMEOUT_MS)
+  const result = await run.catch(() => undefined).finally(() => clearTimeout(timer))
+  if (!result || result.message) return {}
+  const { monitor, store } = splitProbe(Buffer.concat(chunks).toString('utf8'))
+  return {
+    idleSeconds: monitor.idleSeconds,
+    idleTimeoutSeconds: monitor.timeoutSeconds,
+    activity: monitor.activity,
+    storeUsedBytes: store?.used,
+    storeSizeBytes: store?.size,
+  }
+}
+
+export const command: CommandModule<GlobalOptions, StatusArgs> = {
+  command: 'status',
+  describe: 'List instances: phase, age, idle time and activity, store use',
+  builder: (yargs) => yargs.option('all-namespaces', { alias: 'A', type: 'boolean', describe: 'Every namespace you can see' }),
+  handler: async (args) => {
+    const cluster = connect(args)
+    const query = { labelSelector: APP_SELECTOR }
+    let pods: V1Pod[]
+    let pvcs: V1PersistentVolumeClaim[]
+    try {
+      ;[pods, pvcs] = args.allNamespaces
+        ? await Promise.all([
+            cluster.core.listPodForAllNamespaces(query).then((l) => l.items),
+            cluster.core.listPersistentVolumeClaimForAllNamespaces(query).then((l) => l.items),
+          ])
+        : await Promise.all([
+            cluster.core.listNamespacedPod({ ...query, namespace: cluster.namespace }).then((l) => l.items),
+            cluster.core.listNamespacedPersistentVolumeClaim({ ...query, namespace: cluster.namespace }).then((l) => l.items),
+          ])
+    } catch (error) {
+      throw explainApiError(error, cluster, args.allNamespaces ? 'list pods in all namespaces' : 'list pods')
+    }
+    let rows = statusRows(pods, pvcs, Date.now())
+    if (args.name) rows = rows.filter((r) => r.instance === args.name)
+    rows = await Promise.all(rows.map(async (row) => (row.phase === 'Running' ? { ...row, ...(await probe(cluster, row)) } : row)))
+    printResult({ json: args.json ?? false }, rows, () =>
+      rows.length
+        ? formatRows(rows, args.allNamespaces ?? false)
+        : `no instances in ${args.allNamespaces ? 'any namespace' : `namespace "${cluster.namespace}"`} (start one with: trampoline setup)`,
+    )
+  },
+}
