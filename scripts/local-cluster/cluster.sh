@@ -188,10 +188,19 @@ start_etcd() {
   wait_until etcd 60 "etcd to be healthy" etcd_healthy
 }
 
+# "${IN_MOUNT_NS[@]}" COVER... -- CMD...: CMD in a mount namespace of its own with host paths
+# covered (see lib/in-mount-ns.sh for why the kubelet and containerd need one).
+IN_MOUNT_NS=(unshare --mount --propagation unchanged -- "$HERE/lib/in-mount-ns.sh")
+
 start_containerd() {
+  # Its own mount namespace: pods get the harness's empty resolv.conf instead of the
+  # host's, and the shims' sockets stay in the state dir.
+  mkdir -p "$STATE/containerd/run" /run/containerd
   # A proxy on a closed loopback port: should anything ask containerd to pull from a
   # registry, the request fails here instead of leaving the machine.
-  start containerd "$STATE/containerd/config.toml" env -u NO_PROXY -u no_proxy \
+  start containerd "$STATE/containerd/config.toml" \
+    "${IN_MOUNT_NS[@]}" "$STATE/resolv.conf:/etc/resolv.conf:ro" "$STATE/containerd/run:/run/containerd" -- \
+    env -u NO_PROXY -u no_proxy \
     HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
     http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
     containerd --config "$STATE/containerd/config.toml"
@@ -257,9 +266,25 @@ node_ready() {
   [[ $(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 
+# The sysctls the kubelet checks, with the values it wants (protectKernelDefaults makes
+# it fail on any difference): files holding those values, to cover the differing ones.
+sysctl_covers() {
+  local kv key want file view=$STATE/kubelet-sysctl-view
+  mkdir -p "$view"
+  for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1 \
+    kernel/keys/root_maxkeys=1000000 kernel/keys/root_maxbytes=25000000; do
+    key=${kv%%=*} want=${kv#*=}
+    [[ $(cat "/proc/sys/$key") == "$want" ]] && continue
+    file=$view/${key//\//.}
+    echo "$want" >"$file"
+    echo "$file:/proc/sys/$key:ro"
+  done
+}
+
 start_kubelet() {
-  start kubelet "--root-dir=$KUBELET_ROOT" unshare --mount --propagation unchanged -- \
-    bash "$HERE/lib/kubelet-ns.sh" "$STATE/kubelet-sysctl-view" \
+  local covers
+  mapfile -t covers < <(sysctl_covers)
+  start kubelet "--root-dir=$KUBELET_ROOT" "${IN_MOUNT_NS[@]}" "${covers[@]}" -- \
     "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
     --root-dir="$KUBELET_ROOT" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
   wait_until kubelet 120 "node $NODE_NAME to be Ready" node_ready
@@ -317,7 +342,7 @@ remove_pods() {
 kill_leftovers() {
   local pids=() pid h
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK" && pids+=("$pid")
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-address $CONTAINERD_SOCK" && pids+=("$pid")
   done
   for h in $(cgroup_hierarchies); do
     [[ -d $h/$CGROUP_PARENT ]] || continue
@@ -358,12 +383,15 @@ remove_data() {
   rm -rf --one-file-system "$STATE/etcd" "$HOSTPATH_DATA" "$KUBELET_ROOT" "$STATE/cni/ipam" \
     "$STATE/containerd/state" "$STATE/runc" "$STATE/pod-logs" "$STATE/kubelet-sysctl-view"
   rmdir "$HOSTPATH_MOUNT" 2>/dev/null || true
+  rm -rf "$STATE/containerd/run"
+  rmdir /run/containerd 2>/dev/null || true # made as a mount point; kept if anything else uses it
   # The kubelet links container logs from this fixed directory; drop links to ours.
   for link in /var/log/containers/*; do
     [[ -L $link && $(readlink "$link") == "$STATE"/* ]] && rm -f "$link"
   done
   # libcni caches results per network name, outside any configurable dir in containerd 1.6.
   rm -f /var/lib/cni/results/trampoline-* 2>/dev/null || true
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true # only when empty
 }
 
 cmd_down() {

@@ -51,7 +51,7 @@ pid_alive() {
   local name=$1 pid
   pid=$(cat "$RUN/$name.pid" 2>/dev/null) || return 1
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cat "$RUN/$name.match" 2>/dev/null || echo "$name")"
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$(cat "$RUN/$name.match" 2>/dev/null || echo "$name")"
 }
 
 recorded_pid() { cat "$RUN/$1.pid" 2>/dev/null; }
