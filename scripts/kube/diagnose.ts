@@ -237,7 +237,7 @@ function diagnoseVolume(snapshot: PodSnapshot): Diagnosis | undefined {
   }
   const waiting = [...events].reverse().find((e) => e.reason === 'ExternalProvisioning')
   if (waiting) {
-    const provisioner = /provisioner "([^"]+)"/.exec(waiting.message ?? '')?.[1]
+    const provisioner = /provisioner ['"]([^'"]+)['"]/.exec(waiting.message ?? '')?.[1]
     return {
       message: `the store volume ${name} is waiting for ${provisioner ? `provisioner ${provisioner}` : 'its provisioner'} to create a volume`,
       hint: 'If that provisioner is not running in the cluster, nothing will create the volume: pick another --storage-class.',
