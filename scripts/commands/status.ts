@@ -20,11 +20,13 @@ const PROBE_TIMEOUT_MS = 10_000
 /** Separates monitor.json from df's output in one exec. */
 const PROBE_SEPARATOR = '--trampoline-df--'
 
-/** What the pod says about itself (container/shutdown-monitor.sh); all fields optional. */
+/** What the pod says about itself: container/shutdown-monitor.sh's monitor.json. */
 export interface MonitorReport {
   idleSeconds?: number
   timeoutSeconds?: number
   activity?: string[]
+  /** The pod's clock (seconds) when the monitor last looked. */
+  checkedAt?: number
 }
 
 export interface StoreUse {
@@ -66,8 +68,8 @@ export function phaseOf(pod: V1Pod | undefined): string {
 }
 
 /**
- * monitor.json as shutdown-monitor.sh writes it. Field names are read loosely (snake or
- * camel case) so a newer pod script does not break an older CLI; unknown shapes give {}.
+ * monitor.json: {"idle":false,"idleSeconds":120,"timeout":1800,"active":["ssh 41: sshd: trampoline"],
+ * "lastPush":null,"checkedAt":1795000000}. Anything unreadable gives {} (an older pod).
  */
 export function parseMonitor(text: string): MonitorReport {
   let raw: Record<string, unknown>
@@ -77,16 +79,20 @@ export function parseMonitor(text: string): MonitorReport {
     return {}
   }
   if (!raw || typeof raw !== 'object') return {}
-  const number = (...keys: string[]) => {
-    for (const key of keys) if (typeof raw[key] === 'number' && Number.isFinite(raw[key])) return raw[key] as number
-    return undefined
-  }
-  const activity = raw.activity ?? raw.active ?? raw.reasons
+  const number = (key: string) => (typeof raw[key] === 'number' && Number.isFinite(raw[key]) ? (raw[key] as number) : undefined)
   return {
-    idleSeconds: number('idle_seconds', 'idleSeconds', 'idle'),
-    timeoutSeconds: number('timeout_seconds', 'timeoutSeconds', 'timeout'),
-    activity: Array.isArray(activity) ? activity.map(String) : typeof activity === 'string' && activity ? [activity] : undefined,
+    idleSeconds: number('idleSeconds'),
+    timeoutSeconds: number('timeout'),
+    activity: Array.isArray(raw.active) ? raw.active.map(String) : undefined,
+    checkedAt: number('checkedAt'),
   }
+}
+
+/** The monitor writes every few seconds: add the time since, by the pod's own clock. */
+export function idleNow(monitor: MonitorReport, podNow: number | undefined): number | undefined {
+  if (monitor.idleSeconds === undefined) return undefined
+  if (monitor.activity?.length || monitor.checkedAt === undefined || podNow === undefined) return monitor.idleSeconds
+  return monitor.idleSeconds + Math.max(0, podNow - monitor.checkedAt)
 }
 
 /** `df -B1 --output=size,used /nix` prints a header and one line of numbers. */
@@ -96,9 +102,10 @@ export function parseDf(text: string): StoreUse | undefined {
   return { size: numbers[0], used: numbers[1] }
 }
 
-export function splitProbe(stdout: string): { monitor: MonitorReport; store?: StoreUse } {
-  const [monitor = '', df = ''] = stdout.split(PROBE_SEPARATOR)
-  return { monitor: parseMonitor(monitor.trim()), store: parseDf(df) }
+export function splitProbe(stdout: string): { monitor: MonitorReport; podNow?: number; store?: StoreUse } {
+  const [monitor = '', clock = '', df = ''] = stdout.split(PROBE_SEPARATOR)
+  const podNow = Number.parseInt(clock.trim(), 10)
+  return { monitor: parseMonitor(monitor.trim()), podNow: Number.isFinite(podNow) ? podNow : undefined, store: parseDf(df) }
 }
 
 /** The instance rows from pods and PVCs: an instance exists while either does. */
@@ -156,7 +163,7 @@ function storeText(row: StatusRow): string {
 }
 
 async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRow>> {
-  const script = `cat ${MONITOR_FILE} 2>/dev/null; echo ${PROBE_SEPARATOR}; df -B1 --output=size,used /nix 2>/dev/null`
+  const script = `cat ${MONITOR_FILE} 2>/dev/null; echo ${PROBE_SEPARATOR}; date +%s; echo ${PROBE_SEPARATOR}; df -B1 --output=size,used /nix 2>/dev/null`
   const chunks: Buffer[] = []
   const stdout = new PassThrough().on('data', (c: Buffer) => chunks.push(c))
   let session: ExecSession | undefined
@@ -166,9 +173,9 @@ async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRo
   const timer = setTimeout(() => session?.abort(), PROBE_TIMEOUT_MS)
   const result = await run.catch(() => undefined).finally(() => clearTimeout(timer))
   if (!result || result.message) return {}
-  const { monitor, store } = splitProbe(Buffer.concat(chunks).toString('utf8'))
+  const { monitor, podNow, store } = splitProbe(Buffer.concat(chunks).toString('utf8'))
   return {
-    idleSeconds: monitor.idleSeconds,
+    idleSeconds: idleNow(monitor, podNow),
     idleTimeoutSeconds: monitor.timeoutSeconds,
     activity: monitor.activity,
     storeUsedBytes: store?.used,

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest'
+import type { LabelledObject } from '../kube/objects.ts'
+import { cleanPlan } from './clean.ts'
+
+const o = (kind: LabelledObject['kind'], name: string): LabelledObject => ({ kind, name, namespace: 'default', instance: 'web', annotations: {} })
+const objects = [
+  o('PersistentVolumeClaim', 'trampoline-web'),
+  o('Secret', 'trampoline-web-ssh'),
+  o('ConfigMap', 'trampoline-web-scripts'),
+  o('Pod', 'trampoline-web'),
+  o('NetworkPolicy', 'trampoline-web-egress'),
+]
+
+describe('cleanPlan', () => {
+  it('deletes the pod first and the store last', () => {
+    expect(cleanPlan(objects, false).map((x) => x.kind)).toEqual(['Pod', 'NetworkPolicy', 'ConfigMap', 'Secret', 'PersistentVolumeClaim'])
+  })
+
+  it('keeps the PVC with --keep-store, but not the keys', () => {
+    const kinds = cleanPlan(objects, true).map((x) => x.kind)
+    expect(kinds).not.toContain('PersistentVolumeClaim')
+    expect(kinds).toContain('Secret')
+  })
+})
