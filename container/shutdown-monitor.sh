@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Idle shutdown for the pod. After TRAMPOLINE_IDLE_TIMEOUT seconds (0 = never) with no
+# activity it asks the nix-daemon container to stop (/run/trampoline/shutdown), stops
+# sshd and exits 0, so both containers end with `idle: <reason>` and the pod Succeeded.
+#
+# Activity = any process in this container beyond its baseline (PID 1, the sshd
+# listener, this monitor): exec'd sessions (parent outside the PID namespace: ppid 0),
+# SSH sessions (children of the listener), anything left running by them (re-parented
+# to PID 1), plus a push within the timeout (mtime of $RUN/last-push).
+#
+#   shutdown-monitor.sh [--sshd-pid PID]  the monitor loop (started by entrypoint-user.sh)
+#   shutdown-monitor.sh --check           print the current decision as JSON and exit:
+#       {"idle":bool,"idleSeconds":n,"timeout":n,"active":["exec 12: bash",...],...}
+# The loop writes the same JSON to $RUN/monitor.json every interval.
+set -euo pipefail
+
+RUN=${TRAMPOLINE_RUN_DIR:-/run/trampoline}
+TIMEOUT=${TRAMPOLINE_IDLE_TIMEOUT:-1800}
+INTERVAL=${TRAMPOLINE_MONITOR_INTERVAL:-10}
+TERMINATION_LOG=${TRAMPOLINE_TERMINATION_LOG:-/dev/termination-log}
+MODE=loop SSHD_PID=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --check) MODE=check ;;
+    --sshd-pid) SSHD_PID=$2; shift ;;
+    *) echo "shutdown-monitor: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || { echo "shutdown-monitor: TRAMPOLINE_IDLE_TIMEOUT must be whole seconds, got '$TIMEOUT'" >&2; exit 2; }
+[[ $INTERVAL =~ ^[0-9]+$ ]] && [ "$INTERVAL" -gt 0 ] || INTERVAL=10
+
+json_string() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "${s//[$'\001'-$'\037']/ }"
+}
+
+mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }
+
+# Scan /proc without forking (a forked helper would itself look like a process), and
+# fill ACTIVE with one entry per activity root.
+scan() {
+  local -A ppid=() cmd=() skip=()
+  local d pid stat rest state argv q root parent depth listener monitor
+  ACTIVE=()
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    { read -r stat < "$d/stat"; } 2>/dev/null || continue
+    rest=${stat##*) }
+    state=${rest%% *}
+    [ "$state" = Z ] && continue
+    rest=${rest#* }
+    ppid[$pid]=${rest%% *}
+    argv=()
+    { mapfile -d '' -t argv < "$d/cmdline"; } 2>/dev/null || true
+    cmd[$pid]=${argv[*]:-?}
+  done
+  listener=${SSHD_PID:-}
+  if [ -z "$listener" ] && [ -r "$RUN/sshd/sshd.pid" ]; then read -r listener < "$RUN/sshd/sshd.pid" || true; fi
+  monitor=
+  if [ "$MODE" = check ] && [ -r "$RUN/monitor.pid" ]; then read -r monitor < "$RUN/monitor.pid" || true; fi
+  # Baseline: PID 1, the listener, and this process with its ancestors (a --check run
+  # through `sh -c` must not count itself).
+  skip[1]=1
+  [ -n "$listener" ] && skip[$listener]=1
+  q=$BASHPID depth=0
+  while [ -n "${ppid[$q]:-}" ] && [ "$q" != 0 ] && [ $depth -lt 64 ]; do skip[$q]=1; q=${ppid[$q]}; depth=$((depth + 1)); done
+  for pid in "${!ppid[@]}"; do
+    [ -n "${skip[$pid]:-}" ] && continue
+    # Walk up to the activity root: the process whose parent is outside the namespace
+    # (0), PID 1 or the listener. Anything under this monitor (its sleep) is baseline.
+    q=$pid root= depth=0
+    while [ $depth -lt 64 ]; do
+      if [ "$q" = "$BASHPID" ] || [ "$q" = "$monitor" ]; then root=; break; fi
+      parent=${ppid[$q]:-0}
+      if [ "$parent" = 0 ] || [ "$parent" = 1 ] || [ "$parent" = "$listener" ]; then root=$q; break; fi
+      q=$parent depth=$((depth + 1))
+    done
+    [ -n "$root" ] || continue
+    [ -n "${skip[$root]:-}" ] && continue
+    parent=${ppid[$root]:-0}
+    case $parent in
+      "$listener")
+        # A connection still authenticating (or a readiness probe's) is not a session.
+        case ${cmd[$root]} in *'[preauth]'*|*'[accepted]'*|*'[net]'*) skip[$root]=1; continue ;; esac
+        ACTIVE+=("ssh $root: ${cmd[$root]:0:100}") ;;
+      0) ACTIVE+=("exec $root: ${cmd[$root]:0:100}") ;;
+      *) ACTIVE+=("process $root: ${cmd[$root]:0:100}") ;;
+    esac
+    skip[$root]=1
+  done
+  return 0
+}
+
+# The decision: sets IDLE, IDLE_SECONDS and DECISION (the JSON line).
+decide() {
+  scan
+  local now last push entries='' a
+  now=$EPOCHSECONDS
+  last=$(mtime "$RUN/last-active")
+  push=$(mtime "$RUN/last-push")
+  [ "$push" -gt "$last" ] && last=$push
+  [ "$last" -gt 0 ] || last=$now
+  if [ ${#ACTIVE[@]} -gt 0 ]; then IDLE_SECONDS=0; else IDLE_SECONDS=$(( now > last ? now - last : 0 )); fi
+  IDLE=false
+  if [ "$TIMEOUT" -gt 0 ] && [ ${#ACTIVE[@]} = 0 ] && [ "$IDLE_SECONDS" -ge "$TIMEOUT" ]; then IDLE=true; fi
+  for a in ${ACTIVE[@]+"${ACTIVE[@]}"}; do entries+="${entries:+,}$(json_string "$a")"; done
+  DECISION="{\"idle\":$IDLE,\"idleSeconds\":$IDLE_SECONDS,\"timeout\":$TIMEOUT,\"active\":[$entries],\"lastPush\":$([ "$push" -gt 0 ] && echo "$push" || echo null),\"checkedAt\":$now}"
+  return 0
+}
+
+if [ "$MODE" = check ]; then
+  decide
+  echo "$DECISION"
+  exit 0
+fi
+
+mkdir -p "$RUN"
+echo "$BASHPID" > "$RUN/monitor.pid"
+touch "$RUN/last-active"
+trap 'exit 0' TERM INT
+echo "shutdown-monitor: idle timeout ${TIMEOUT}s$([ "$TIMEOUT" = 0 ] && echo ' (never)'), checking every ${INTERVAL}s" >&2
+while :; do
+  decide
+  [ ${#ACTIVE[@]} -gt 0 ] && touch "$RUN/last-active"
+  printf '%s\n' "$DECISION" > "$RUN/monitor.json.tmp" && mv -f "$RUN/monitor.json.tmp" "$RUN/monitor.json"
+  if [ "$IDLE" = true ]; then
+    reason="idle: no activity for ${IDLE_SECONDS}s (timeout ${TIMEOUT}s)"
+    # The daemon container watches for this file; write it whole.
+    printf '%s\n' "$reason" > "$RUN/shutdown.tmp" && mv -f "$RUN/shutdown.tmp" "$RUN/shutdown"
+    printf '%s\n' "$reason" > "$TERMINATION_LOG" 2>/dev/null || true
+    echo "shutdown-monitor: $reason; stopping" >&2
+    listener=${SSHD_PID:-$(cat "$RUN/sshd/sshd.pid" 2>/dev/null || true)}
+    [ -n "$listener" ] && kill -TERM "$listener" 2>/dev/null || true
+    exit 0
+  fi
+  sleep "$INTERVAL" & wait $! || true
+done
