@@ -1,0 +1,154 @@
+// The instance's Pod and PVC, built from the template (container/k8s-pod.yaml) by filling
+// in names, labels and the user's settings. Pure: the template and settings come in, new
+// objects go out (the template is never modified). settingsFromPod reads them back, so a
+// later `setup` without options keeps what the running pod was made with.
+import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node'
+import type { InstanceNames } from '../instance.ts'
+import type { InstanceTemplate } from './template.ts'
+
+export const DAEMON_CONTAINER = 'nix-daemon'
+export const USER_CONTAINER = 'user'
+export const IDLE_TIMEOUT_ENV = 'TRAMPOLINE_IDLE_TIMEOUT'
+export const ARCH_LABEL = 'kubernetes.io/arch'
+export const PULL_POLICIES = ['IfNotPresent', 'Never', 'Always'] as const
+export type PullPolicy = (typeof PULL_POLICIES)[number]
+
+/** A resource with its request and an optional limit ("2" / "2:4" / "2:" on the command line). */
+export interface ResourceSetting {
+  request: string
+  limit?: string
+}
+
+/** Everything a user may choose about the pod. The builds run in nix-daemon: cpu and memory size that container. */
+export interface PodSettings {
+  image: string
+  pullPolicy: PullPolicy
+  cpu: ResourceSetting
+  memory: ResourceSetting
+  /** kubernetes.io/arch of the node; undefined lets the scheduler pick any. */
+  arch?: string
+  /** Seconds without activity before the pod stops itself; 0 = never. */
+  idleTimeoutSeconds: number
+}
+
+export interface StoreSettings {
+  size: string
+  /** undefined: the cluster's default StorageClass. */
+  storageClass?: string
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value)
+}
+
+function allContainers(pod: V1Pod): V1Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+}
+
+function container(pod: V1Pod, name: string): V1Container {
+  const found = pod.spec?.containers.find((c) => c.name === name)
+  if (!found) throw new Error(`the pod template has no container "${name}"`)
+  return found
+}
+
+function setResource(resources: V1ResourceRequirements, name: 'cpu' | 'memory', setting: ResourceSetting): V1ResourceRequirements {
+  const limits = { ...resources.limits }
+  if (setting.limit === undefined) delete limits[name]
+  else limits[name] = setting.limit
+  const result: V1ResourceRequirements = { ...resources, requests: { ...resources.requests, [name]: setting.request } }
+  if (Object.keys(limits).length) result.limits = limits
+  else delete result.limits
+  return result
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+}
+
+function setEnv(env: V1EnvVar[] | undefined, name: string, value: string): V1EnvVar[] {
+  const list = env ?? []
+  return list.some((e) => e.name === name) ? list.map((e) => (e.name === name ? { name, value } : e)) : [...list, { name, value }]
+}
+
+/** The settings the template itself stands for (what `kubectl apply -k container/` runs). */
+export function templateSettings(template: InstanceTemplate): PodSettings {
+  return settingsFromPod(template.pod)
+}
+
+export function templateStore(template: InstanceTemplate): StoreSettings {
+  return storeFromPvc(template.pvc)
+}
+
+/** Read the settings back from a pod built by buildPod (or by kubectl from the template). */
+export function settingsFromPod(pod: V1Pod): PodSettings {
+  const daemon = container(pod, DAEMON_CONTAINER)
+  const user = container(pod, USER_CONTAINER)
+  const resource = (name: 'cpu' | 'memory'): ResourceSetting =>
+    withoutUndefined({ request: String(daemon.resources?.requests?.[name] ?? '0'), limit: daemon.resources?.limits?.[name] as string | undefined })
+  const idle = Number(user.env?.find((e) => e.name === IDLE_TIMEOUT_ENV)?.value ?? '0')
+  return withoutUndefined({
+    image: daemon.image ?? '',
+    pullPolicy: (daemon.imagePullPolicy ?? 'IfNotPresent') as PullPolicy,
+    cpu: resource('cpu'),
+    memory: resource('memory'),
+    arch: pod.spec?.nodeSelector?.[ARCH_LABEL],
+    idleTimeoutSeconds: Number.isFinite(idle) ? idle : 0,
+  })
+}
+
+export function storeFromPvc(pvc: V1PersistentVolumeClaim): StoreSettings {
+  return withoutUndefined({
+    size: String(pvc.spec?.resources?.requests?.storage ?? ''),
+    storageClass: pvc.spec?.storageClassName,
+  })
+}
+
+export interface PodInput {
+  names: InstanceNames
+  labels: Record<string, string>
+  settings: PodSettings
+}
+
+export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
+  const { names, labels, settings } = input
+  const pod = clone(template.pod)
+  pod.metadata = { ...pod.metadata, name: names.pod, labels: { ...labels } }
+  const spec = pod.spec!
+  for (const c of allContainers(pod)) {
+    c.image = settings.image
+    c.imagePullPolicy = settings.pullPolicy
+  }
+  const daemon = container(pod, DAEMON_CONTAINER)
+  daemon.resources = setResource(setResource(daemon.resources ?? {}, 'cpu', settings.cpu), 'memory', settings.memory)
+  const user = container(pod, USER_CONTAINER)
+  user.env = setEnv(user.env, IDLE_TIMEOUT_ENV, String(settings.idleTimeoutSeconds))
+
+  const nodeSelector = { ...spec.nodeSelector }
+  if (settings.arch) nodeSelector[ARCH_LABEL] = settings.arch
+  else delete nodeSelector[ARCH_LABEL]
+  if (Object.keys(nodeSelector).length) spec.nodeSelector = nodeSelector
+  else delete spec.nodeSelector
+
+  for (const volume of spec.volumes ?? []) {
+    if (volume.persistentVolumeClaim) volume.persistentVolumeClaim.claimName = names.pvc
+    if (volume.configMap) volume.configMap.name = names.scripts
+    if (volume.secret) volume.secret.secretName = names.sshSecret
+  }
+  return pod
+}
+
+export interface PvcInput {
+  names: InstanceNames
+  labels: Record<string, string>
+  store: StoreSettings
+}
+
+export function buildPvc(template: InstanceTemplate, input: PvcInput): V1PersistentVolumeClaim {
+  const pvc = clone(template.pvc)
+  pvc.metadata = { ...pvc.metadata, name: input.names.pvc, labels: { ...input.labels } }
+  const spec = pvc.spec!
+  spec.resources = { ...spec.resources, requests: { ...spec.resources?.requests, storage: input.store.size } }
+  if (input.store.storageClass) spec.storageClassName = input.store.storageClass
+  else delete spec.storageClassName
+  return pvc
+}
