@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { hostAlias, instanceFromAlias, knownHostsLine, proxyCommand, publicKeyBlob, renderSshConfig, shellQuote } from './config.ts'
+import { hostAlias, instanceFromAlias, proxyCommand, publicKeyBlob, renderSshConfig, shellQuote } from './config.ts'
 
 const input = {
   instance: 'myproj',
@@ -51,12 +51,6 @@ describe('host aliases', () => {
 
 describe('pinned keys', () => {
   const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2c3xNq8wdl2dT6b6q1Yj7H9i2rGJx8aXv4Q0zT1m8k host'
-
-  it('writes a known_hosts line for the alias without the comment', () => {
-    expect(knownHostsLine('myproj', key)).toBe(
-      'trampoline-myproj ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2c3xNq8wdl2dT6b6q1Yj7H9i2rGJx8aXv4Q0zT1m8k\n',
-    )
-  })
 
   it('decodes the wire blob that ssh2 hands to hostVerifier', () => {
     const blob = publicKeyBlob(key)

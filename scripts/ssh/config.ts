@@ -60,12 +60,6 @@ export function renderSshConfig(input: SshConfigInput): string {
   ].join('\n')
 }
 
-/** A known_hosts line pinning the host key (`ssh-ed25519 AAAA...`) for the alias. */
-export function knownHostsLine(instance: string, hostPublicKey: string): string {
-  const [type, data] = hostPublicKey.trim().split(/\s+/)
-  return `${hostAlias(instance)} ${type} ${data}\n`
-}
-
 /** The wire-format key blob of an OpenSSH public key line, for comparing with what a server presents. */
 export function publicKeyBlob(openSshPublicKey: string): Buffer {
   const data = openSshPublicKey.trim().split(/\s+/)[1]

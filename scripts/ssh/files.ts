@@ -3,7 +3,8 @@
 import type { CommandContext, GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { selfCommand } from '../self.ts'
-import { hostAlias, knownHostsLine, renderSshConfig } from './config.ts'
+import { hostAlias, renderSshConfig } from './config.ts'
+import { HOST_PUBLIC_KEY_FILE, KNOWN_HOSTS_FILE, USER_KEY_FILE } from './keys.ts'
 
 export interface SshFiles {
   alias: string
@@ -12,14 +13,11 @@ export interface SshFiles {
   knownHostsFile: string
 }
 
-export const IDENTITY_FILE = 'id_ed25519'
-export const KNOWN_HOSTS_FILE = 'known_hosts'
-export const HOST_KEY_FILE = 'host_ed25519.pub'
 export const SSH_CONFIG_FILE = 'ssh_config'
 
 export function readSshCredentials(context: CommandContext): { privateKey: string; hostPublicKey: string } {
-  const privateKey = context.state.read(IDENTITY_FILE)
-  const hostPublicKey = context.state.read(HOST_KEY_FILE)
+  const privateKey = context.state.read(USER_KEY_FILE)
+  const hostPublicKey = context.state.read(HOST_PUBLIC_KEY_FILE)
   if (!privateKey || !hostPublicKey) {
     throw new UserError(`no SSH keys for instance "${context.names.instance}" on this machine`, {
       hint: `Run: trampoline setup --name ${context.names.instance}  (it creates or recovers them)`,
@@ -29,17 +27,16 @@ export function readSshCredentials(context: CommandContext): { privateKey: strin
   return { privateKey, hostPublicKey }
 }
 
-/** Render ssh_config and known_hosts for the instance; returns where they are. */
+/** Render ssh_config for the instance (setup already wrote the keys and known_hosts). */
 export function writeSshFiles(context: CommandContext, options: Pick<GlobalOptions, 'kubeconfig'>): SshFiles {
-  const { hostPublicKey } = readSshCredentials(context)
+  readSshCredentials(context)
   const instance = context.names.instance
   const files: SshFiles = {
     alias: hostAlias(instance),
     configFile: context.state.path(SSH_CONFIG_FILE),
-    identityFile: context.state.path(IDENTITY_FILE),
+    identityFile: context.state.path(USER_KEY_FILE),
     knownHostsFile: context.state.path(KNOWN_HOSTS_FILE),
   }
-  context.state.write(KNOWN_HOSTS_FILE, knownHostsLine(instance, hostPublicKey))
   context.state.write(
     SSH_CONFIG_FILE,
     renderSshConfig({
