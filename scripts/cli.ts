@@ -19,6 +19,10 @@ import { command as ssh } from './commands/ssh.ts'
 import { command as proxy } from './commands/proxy.ts'
 import { command as copyClosure } from './commands/copy-closure.ts'
 import { command as maintenance } from './commands/maintenance.ts'
+import { protectShArgs } from './sh-args.ts'
+
+/** Global options that take a value: `--name x sh ...` has `sh`, not `x`, as its command. */
+const GLOBAL_VALUE_OPTIONS = new Set(['--kubeconfig', '--context', '--namespace', '-n', '--name'])
 
 export function buildParser(argv: string[]): Argv<GlobalOptions> {
   return yargs(argv)
@@ -64,7 +68,8 @@ export function buildParser(argv: string[]): Argv<GlobalOptions> {
 
 export async function main(argv = hideBin(process.argv)): Promise<void> {
   try {
-    await buildParser(argv).parseAsync()
+    // `sh` takes its arguments verbatim, as /bin/sh does.
+    await buildParser(protectShArgs(argv, GLOBAL_VALUE_OPTIONS)).parseAsync()
   } catch (error) {
     const { text, exitCode } = formatError(error)
     if (text) process.stderr.write(`${text}\n`)

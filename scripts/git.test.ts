@@ -104,7 +104,7 @@ describe('a dirty work tree', () => {
   it('refuses a plain push, naming the three ways out', async () => {
     writeFileSync(join(repo, 'a.txt'), 'changed\n')
     expect(await hasUncommittedChanges(repo)).toBe(true)
-    const error = await pushSource(repo, 'auto').catch((e: UserError) => e)
+    const error = (await pushSource(repo, 'auto').catch((e: unknown) => e)) as UserError
     expect(error).toBeInstanceOf(UserError)
     expect(error.message).toMatch(/uncommitted changes/)
     expect(error.hint).toMatch(/commit them/i)

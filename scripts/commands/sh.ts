@@ -1,0 +1,51 @@
+// `trampoline sh -c '<command>' [name [args...]]`: a drop-in `sh -c` for local agents
+// (CLAUDE_CODE_SHELL=bin/trampoline-sh). Each command runs in the pod, in the pushed copy
+// of the current directory, after pushing the work tree if it changed. Exit code, stdout
+// and stderr are the command's own.
+import { realpathSync } from 'node:fs'
+import type { CommandModule } from 'yargs'
+import { commandContext, type GlobalOptions } from '../context.ts'
+import { ExitCode, RemoteExit, UserError } from '../errors.ts'
+import { requireRepo } from '../git.ts'
+import { debug } from '../log.ts'
+import { pushIfChanged } from '../push.ts'
+import { runInPod } from '../remote.ts'
+import { SH_USAGE, parseShArgs, remoteShArgv } from '../sh-args.ts'
+import { releaseStdin } from '../terminal.ts'
+import { remoteCwd } from '../workspace.ts'
+
+interface ShArgs extends GlobalOptions {
+  /** Everything after `sh` (cli.ts puts a `--` there so yargs leaves it alone). */
+  '--'?: string[]
+}
+
+export const command: CommandModule<GlobalOptions, ShArgs> = {
+  command: 'sh',
+  describe: 'sh -c for local agents: run a command in the pod\'s copy of this directory, pushing changes first',
+  builder: (yargs) =>
+    yargs
+      .parserConfiguration({ 'populate--': true })
+      .usage(`${SH_USAGE}\n\nSet CLAUDE_CODE_SHELL to bin/trampoline-sh to run an agent's commands in the pod.`)
+      .example("$0 sh -c 'make test'", 'push the work tree if it changed, then run make test in the pod'),
+  handler: async (args) => {
+    const invocation = parseShArgs((args['--'] ?? []).map(String))
+    const context = commandContext(args)
+    const root = requireRepo(context.repoRoot)
+    const cwd = remoteCwd(realpathSync(root), realpathSync(process.cwd()))
+    if (!cwd) {
+      throw new UserError(`${process.cwd()} is outside the repository ${root}, and the pod has only the repository`, {
+        hint: `Run commands from inside ${root}.`,
+        exitCode: ExitCode.local,
+      })
+    }
+    const push = await pushIfChanged(context, root)
+    debug(push.skipped ? `tree ${push.tree} unchanged since the last push` : `pushed tree ${push.tree} (${push.bytes} bytes)`)
+    const exitCode = await runInPod(context, {
+      command: remoteShArgv(invocation, cwd),
+      stdin: process.stdin,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    }).finally(() => releaseStdin())
+    if (exitCode !== 0) throw new RemoteExit(exitCode)
+  },
+}

@@ -1,0 +1,49 @@
+// Commands in the user container, as the push/build/shell commands need them: exec with
+// the ways it can fail turned into UserErrors, and the remote exit code handed back.
+import type { CommandContext } from './context.ts'
+import { ExitCode, UserError } from './errors.ts'
+import { explainApiError } from './kube/client.ts'
+import { UpgradeError } from './kube/channel.ts'
+import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
+import { explainLostExec, userTarget } from './kube/pods.ts'
+
+/** Why exec could not even start: RBAC, a vanished pod, an unreachable API server. */
+export function explainExecOpen(error: unknown, context: CommandContext): Error {
+  const doing = `exec in pod ${context.names.pod}`
+  if (error instanceof UpgradeError) {
+    if (error.statusCode === 403) {
+      return new UserError(`forbidden: cannot ${doing} in namespace "${context.cluster.namespace}" (${error.message})`, {
+        hint: 'Ask for the RBAC right "create" on pods/exec there.',
+        exitCode: ExitCode.forbidden,
+        cause: error,
+      })
+    }
+    if (error.statusCode === 404) {
+      return new UserError(`pod ${context.names.pod} went away (${error.message})`, {
+        hint: `Run: trampoline setup --name ${context.names.instance}`,
+        exitCode: ExitCode.notFound,
+        cause: error,
+      })
+    }
+    return new UserError(`the cluster refused to ${doing}: ${error.message}`, { exitCode: ExitCode.cluster, cause: error })
+  }
+  return explainApiError(error, context.cluster, doing)
+}
+
+/** Run in the user container; resolves to the remote exit code, throws when there is none. */
+export async function runInPod(context: CommandContext, options: ExecOptions): Promise<number> {
+  const result = await exec(userTarget(context), options).catch((error) => {
+    throw explainExecOpen(error, context)
+  })
+  if (result.message) throw await explainLostExec(context, result.message)
+  return result.exitCode
+}
+
+/** A short command with small output, e.g. a probe. */
+export async function captureInPod(context: CommandContext, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const result = await execCapture(userTarget(context), command).catch((error) => {
+    throw explainExecOpen(error, context)
+  })
+  if (result.message) throw await explainLostExec(context, result.message)
+  return result
+}
