@@ -68,26 +68,34 @@ wait_until() {
   done
 }
 
-# stop NAME: TERM the recorded PID, wait for it, KILL after a grace period.
+any_alive() {
+  local pid
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+
+# stop NAME...: TERM the recorded PIDs together, wait for them, KILL after 30 s.
 stop() {
-  local name=$1 pid i
-  pid_alive "$name" || {
-    rm -f "$RUN/$name.pid" "$RUN/$name.match"
-    return 0
-  }
-  pid=$(recorded_pid "$name")
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
+  local name pid pids=() i
+  for name in "$@"; do
+    if pid_alive "$name"; then
+      pid=$(recorded_pid "$name")
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name ignored SIGTERM for 30s; killing it"
+  for ((i = 0; i < 300; i++)); do
+    any_alive "${pids[@]}" || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    log "pid $pid ignored SIGTERM for 30s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
-  rm -f "$RUN/$name.pid" "$RUN/$name.match"
+  done
+  for name in "$@"; do rm -f "$RUN/$name.pid" "$RUN/$name.match"; done
 }
 
 # ---------------------------------------------------------------------------------
@@ -192,14 +200,46 @@ start_etcd() {
 # covered (see lib/in-mount-ns.sh for why the kubelet and containerd need one).
 IN_MOUNT_NS=(unshare --mount --propagation unchanged -- "$HERE/lib/in-mount-ns.sh")
 
+# Host directories the components insist on (hard-coded in them), covered in their mount
+# namespaces by directories of the state dir. Only empty mount points stay on the host,
+# and down removes those.
+CONTAINERD_COVERS=(
+  "$STATE/resolv.conf:/etc/resolv.conf:ro" # copied into pods whose DNS config is empty
+  "$STATE/containerd/run:/run/containerd"  # shim sockets
+  "$STATE/cni/cache:/var/lib/cni"          # libcni's result cache
+)
+KUBELET_COVERS=(
+  "$STATE/kubelet-var:/var/lib/kubelet"          # the device-plugin socket
+  "$STATE/container-logs:/var/log/containers"    # links to container logs
+)
+
+# make_cover_dirs COVER...: both ends of each cover must exist.
+make_cover_dirs() {
+  local cover src target
+  for cover in "$@"; do
+    IFS=: read -r src target _ <<<"$cover"
+    [[ -e $src ]] || mkdir -p "$src"
+    [[ -e $target ]] || mkdir -p "$target"
+  done
+}
+
+# remove_cover_dirs COVER...: the host-side mount points, when empty (never anything else).
+remove_cover_dirs() {
+  local cover src target
+  for cover in "$@"; do
+    IFS=: read -r src target _ <<<"$cover"
+    [[ -d $target ]] && rmdir "$target" 2>/dev/null || true
+  done
+}
+
 start_containerd() {
   # Its own mount namespace: pods get the harness's empty resolv.conf instead of the
-  # host's, and the shims' sockets stay in the state dir.
-  mkdir -p "$STATE/containerd/run" /run/containerd
+  # host's, and what containerd writes to fixed host paths lands in the state dir.
+  make_cover_dirs "${CONTAINERD_COVERS[@]}"
   # A proxy on a closed loopback port: should anything ask containerd to pull from a
   # registry, the request fails here instead of leaving the machine.
   start containerd "$STATE/containerd/config.toml" \
-    "${IN_MOUNT_NS[@]}" "$STATE/resolv.conf:/etc/resolv.conf:ro" "$STATE/containerd/run:/run/containerd" -- \
+    "${IN_MOUNT_NS[@]}" "${CONTAINERD_COVERS[@]}" -- \
     env -u NO_PROXY -u no_proxy \
     HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
     http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
@@ -208,9 +248,9 @@ start_containerd() {
 }
 
 ensure_pause_image() {
-  image_present "$PAUSE_IMAGE" && return 0
-  log "importing $PAUSE_IMAGE"
-  import_archive "$(pause_archive)" "$PAUSE_IMAGE"
+  local archive
+  archive=$(pause_archive)
+  ensure_image "$archive" "$PAUSE_IMAGE"
 }
 
 apiserver_ready() { kc get --raw /readyz; }
@@ -284,7 +324,8 @@ sysctl_covers() {
 start_kubelet() {
   local covers
   mapfile -t covers < <(sysctl_covers)
-  start kubelet "--root-dir=$KUBELET_ROOT" "${IN_MOUNT_NS[@]}" "${covers[@]}" -- \
+  make_cover_dirs "${KUBELET_COVERS[@]}"
+  start kubelet "--root-dir=$KUBELET_ROOT" "${IN_MOUNT_NS[@]}" "${covers[@]}" "${KUBELET_COVERS[@]}" -- \
     "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
     --root-dir="$KUBELET_ROOT" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
   wait_until kubelet 120 "node $NODE_NAME to be Ready" node_ready
@@ -340,15 +381,18 @@ remove_pods() {
 # Whatever is still alive and ours after the components stopped: shims serving our
 # containerd socket, and processes in our pod cgroups. Found by those exact marks only.
 kill_leftovers() {
-  local pids=() pid h
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-address $CONTAINERD_SOCK" && pids+=("$pid")
+  local pids=() pid file h
+  for file in $(grep -lsF -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline); do
+    pid=${file#/proc/}
+    pid=${pid%/cmdline}
+    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */containerd-shim* ]] && pids+=("$pid")
   done
   for h in $(cgroup_hierarchies); do
     [[ -d $h/$CGROUP_PARENT ]] || continue
     pids+=($(find "$h/$CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null))
   done
   ((${#pids[@]})) || return 0
+  mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
   log "killing ${#pids[@]} leftover process(es) of the cluster: ${pids[*]}"
   kill -KILL "${pids[@]}" 2>/dev/null || true
   for pid in "${pids[@]}"; do
@@ -379,30 +423,18 @@ remove_cgroups() {
 # Runtime data only; certs, kubeconfigs, images (containerd root) and logs are kept so
 # the next `up` is warm and a kubeconfig handed out stays valid.
 remove_data() {
-  local link
   rm -rf --one-file-system "$STATE/etcd" "$HOSTPATH_DATA" "$KUBELET_ROOT" "$STATE/cni/ipam" \
-    "$STATE/containerd/state" "$STATE/runc" "$STATE/pod-logs" "$STATE/kubelet-sysctl-view"
-  rmdir "$HOSTPATH_MOUNT" 2>/dev/null || true
-  rm -rf "$STATE/containerd/run"
-  rmdir /run/containerd 2>/dev/null || true # made as a mount point; kept if anything else uses it
-  # The kubelet links container logs from this fixed directory; drop links to ours.
-  for link in /var/log/containers/*; do
-    [[ -L $link && $(readlink "$link") == "$STATE"/* ]] && rm -f "$link"
-  done
-  # libcni caches results per network name, outside any configurable dir in containerd 1.6.
-  rm -f /var/lib/cni/results/trampoline-* 2>/dev/null || true
-  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true # only when empty
+    "$STATE/cni/cache" "$STATE/containerd/state" "$STATE/containerd/run" "$STATE/runc" \
+    "$STATE/pod-logs" "$STATE/container-logs" "$STATE/kubelet-var" "$STATE/kubelet-sysctl-view"
+  remove_cover_dirs "${CONTAINERD_COVERS[@]}" "${KUBELET_COVERS[@]}" "$HOSTPATH_DATA:$HOSTPATH_MOUNT"
 }
 
 cmd_down() {
   need_root
-  stop kubelet
+  stop kubelet # first, so it restarts nothing
   remove_pods
-  stop kube-scheduler
-  stop kube-controller-manager
-  stop kube-apiserver
-  stop containerd
-  stop etcd
+  stop kube-scheduler kube-controller-manager kube-apiserver containerd
+  stop etcd # last: the apiserver shuts down cleanly only while it answers
   kill_leftovers
   unmount_all
   remove_cgroups
