@@ -2,6 +2,7 @@
 // in names, labels and the user's settings. Pure: the template and settings come in, new
 // objects go out (the template is never modified). settingsFromPod reads them back, so a
 // later `setup` without options keeps what the running pod was made with.
+import { createHash } from 'node:crypto'
 import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node'
 import type { InstanceNames } from '../instance.ts'
 import type { InstanceTemplate } from './template.ts'
@@ -151,4 +152,26 @@ export function buildPvc(template: InstanceTemplate, input: PvcInput): V1Persist
   if (input.store.storageClass) spec.storageClassName = input.store.storageClass
   else delete spec.storageClassName
   return pvc
+}
+
+/** Marks the pod with a digest of its spec, so setup can tell whether a live pod matches. */
+export const SPEC_HASH_ANNOTATION = 'trampoline.dev/spec-hash'
+
+/** JSON with sorted keys: the same spec always gives the same text. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+export function specHash(pod: V1Pod): string {
+  return createHash('sha256').update(canonicalJson(pod.spec)).digest('hex').slice(0, 16)
+}
+
+/** The pod as setup creates it: annotated with its spec digest (the API server fills in defaults, so we cannot compare specs directly). */
+export function withSpecHash(pod: V1Pod): V1Pod {
+  return { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [SPEC_HASH_ANNOTATION]: specHash(pod) } } }
 }

@@ -10,6 +10,7 @@ import type { InstanceNames } from '../instance.ts'
 import type { InstanceState } from '../state.ts'
 import { buildSshSecret, decodeSecretData, SSH_SECRET_KEYS } from '../manifests/secret.ts'
 import { debug, info } from '../log.ts'
+import { ExitCode, UserError } from '../errors.ts'
 
 const { utils } = ssh2
 
@@ -76,6 +77,12 @@ export function userKeyComment(owner: string, instance: string): string {
 export interface SshIdentity {
   hostPublicKey: string
   userPublicKey: string
+  /** authorized_keys as the Secret now holds it. */
+  authorizedKeys: string
+  /** A new Secret, hence a new host key: a running pod still has the old one. */
+  secretCreated: boolean
+  /** This machine's key was added: a running pod copied authorized_keys at start. */
+  keyAdded: boolean
   /** What changed, for the setup summary ("created", "added this machine's key"...). */
   changes: string[]
 }
@@ -100,6 +107,7 @@ export async function syncSshKeys(target: SshKeyTarget, alias: string): Promise<
   const changes: string[] = []
   const userKey = localUserKey(target, changes)
   let secret = await readSecret(target)
+  let secretCreated = false
   if (!secret) {
     const host = generateKeyPair(`host@trampoline-${names.instance}`)
     const body = buildSshSecret({
@@ -111,6 +119,7 @@ export async function syncSshKeys(target: SshKeyTarget, alias: string): Promise<
     })
     try {
       secret = await cluster.core.createNamespacedSecret({ namespace: cluster.namespace, body })
+      secretCreated = true
       changes.push(`created SSH secret ${names.sshSecret}`)
     } catch (error) {
       // Another setup won the race: use its host key, add our user key below.
@@ -121,11 +130,17 @@ export async function syncSshKeys(target: SshKeyTarget, alias: string): Promise<
   }
 
   const data = decodeSecretData(secret)
-  const hostPublicKey = data[SSH_SECRET_KEYS.hostPublicKey]
+  // Secrets made by hand (kustomization.yaml's recipe) may lack the .pub: derive it.
+  const hostPublicKey = data[SSH_SECRET_KEYS.hostPublicKey] || publicKeyOf(data[SSH_SECRET_KEYS.hostPrivateKey] ?? '')
   if (!hostPublicKey) {
-    throw new Error(`secret ${names.sshSecret} has no ${SSH_SECRET_KEYS.hostPublicKey}; delete it (trampoline clean --keep-store) and run setup again`)
+    throw new UserError(`secret ${names.sshSecret} holds no usable ${SSH_SECRET_KEYS.hostPrivateKey}`, {
+      hint: `Delete it (trampoline clean --keep-store keeps the store) and run setup again to make new keys.`,
+      exitCode: ExitCode.failure,
+    })
   }
-  if (await authorizeKey(target, secret, userKey.publicKey)) changes.push("authorized this machine's SSH key")
+  const authorized = await authorizeKey(target, secret, userKey.publicKey)
+  const keyAdded = authorized.changed && !secretCreated
+  if (keyAdded) changes.push("authorized this machine's SSH key")
 
   const previousPin = state.read(HOST_PUBLIC_KEY_FILE)
   if (previousPin && publicKeyIdentity(previousPin) !== publicKeyIdentity(hostPublicKey)) {
@@ -134,7 +149,7 @@ export async function syncSshKeys(target: SshKeyTarget, alias: string): Promise<
   }
   state.write(HOST_PUBLIC_KEY_FILE, `${publicKeyIdentity(hostPublicKey)}\n`)
   state.write(KNOWN_HOSTS_FILE, knownHostsEntry(alias, hostPublicKey))
-  return { hostPublicKey, userPublicKey: userKey.publicKey, changes }
+  return { hostPublicKey, userPublicKey: userKey.publicKey, authorizedKeys: authorized.authorizedKeys, secretCreated, keyAdded, changes }
 }
 
 /** The local user key, generated when missing or unreadable. */
@@ -166,22 +181,22 @@ async function readSecret(target: SshKeyTarget): Promise<V1Secret | undefined> {
 }
 
 /**
- * Add `publicKey` to the Secret's authorized_keys unless it is there; false when it was.
+ * Add `publicKey` to the Secret's authorized_keys unless it is there.
  * Replaces with the read resourceVersion, so two laptops adding keys at once cannot lose one.
  */
-async function authorizeKey(target: SshKeyTarget, secret: V1Secret, publicKey: string): Promise<boolean> {
+async function authorizeKey(target: SshKeyTarget, secret: V1Secret, publicKey: string): Promise<{ changed: boolean; authorizedKeys: string }> {
   const { cluster, names } = target
   for (let attempt = 0; ; attempt++) {
     const authorized = decodeSecretData(secret)[SSH_SECRET_KEYS.authorizedKeys] ?? ''
     const updated = withAuthorizedKey(authorized, publicKey)
-    if (updated === authorized) return false
+    if (updated === authorized) return { changed: false, authorizedKeys: authorized }
     const body: V1Secret = {
       ...secret,
       data: { ...secret.data, [SSH_SECRET_KEYS.authorizedKeys]: Buffer.from(updated).toString('base64') },
     }
     try {
       await cluster.core.replaceNamespacedSecret({ name: names.sshSecret, namespace: cluster.namespace, body })
-      return true
+      return { changed: true, authorizedKeys: updated }
     } catch (error) {
       if (!isConflict(error) || attempt >= 3) throw explainApiError(error, cluster, `update secret ${names.sshSecret}`)
       const fresh = await readSecret(target)

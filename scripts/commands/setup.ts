@@ -1,0 +1,345 @@
+// `trampoline setup`: make the instance exist and be Ready, idempotently. The PVC and the
+// SSH Secret are the instance's identity and store: created once, then reused. The scripts
+// ConfigMap follows the CLI's container/ files and belongs to the pod (ownerReference), so
+// it goes when the pod goes. The pod is reused while it runs with the same spec, and
+// replaced when it stopped (idle shutdown, failure) or its settings changed.
+import type { CommandModule } from 'yargs'
+import { PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1OwnerReference, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node'
+import { commandContext, printResult, type CommandContext, type GlobalOptions } from '../context.ts'
+import { ExitCode, UserError } from '../errors.ts'
+import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
+import { execCapture } from '../kube/exec.ts'
+import { readPod, USER_CONTAINER } from '../kube/pods.ts'
+import { deleteObject, gracePeriodFor, summarise } from '../kube/objects.ts'
+import { waitForPodGone, waitForPodReady } from '../kube/wait.ts'
+import { IDLE_PREFIX, PHASE_TEXT, type WaitPhase } from '../kube/diagnose.ts'
+import { buildPod, buildPvc, settingsFromPod, storeFromPvc, templateSettings, templateStore, withSpecHash, SPEC_HASH_ANNOTATION, ARCH_LABEL, type PodSettings, type StoreSettings } from '../manifests/pod.ts'
+import { buildScriptsConfigMap, podOwnerReference, sameData } from '../manifests/configmap.ts'
+import { loadScriptFiles, loadTemplate } from '../manifests/template.ts'
+import {
+  describeChanges,
+  parseArch,
+  parseIdleTimeout,
+  parsePullPolicy,
+  parseResource,
+  parseSize,
+  resolvePodSettings,
+  resolveStoreSettings,
+  type SettingOptions,
+} from '../manifests/settings.ts'
+import { syncSshKeys } from '../ssh/keys.ts'
+import { hostAlias } from '../ssh/config.ts'
+import { writeSshFiles } from '../ssh/files.ts'
+import { parseDuration, formatDuration } from '../units.ts'
+import { info, warn } from '../log.ts'
+
+interface SetupArgs extends GlobalOptions {
+  arch?: string
+  image?: string
+  cpu?: string
+  memory?: string
+  storeSize?: string
+  storageClass?: string
+  idleTimeout?: string
+  pullPolicy?: string
+  timeout: string
+}
+
+/** sshd reads this copy (container/sshd_config); the entrypoint makes it at start. */
+const POD_AUTHORIZED_KEYS = '/run/trampoline/sshd/authorized_keys'
+const DELETE_TIMEOUT_SECONDS = 120
+
+export type PodAction = { action: 'create' } | { action: 'reuse' } | { action: 'replace'; reason: string }
+
+/** What to do with the pod that exists (if any), given the one we want. Pure. */
+export function podAction(existing: V1Pod | undefined, desired: V1Pod, options: { hostKeyChanged: boolean }): PodAction {
+  if (!existing) return { action: 'create' }
+  if (existing.metadata?.deletionTimestamp) return { action: 'replace', reason: 'the previous pod is still being deleted' }
+  const phase = existing.status?.phase
+  if (phase === 'Succeeded') {
+    const idle = (existing.status?.containerStatuses ?? []).map((c) => c.state?.terminated?.message?.trim()).find((m) => m?.startsWith(IDLE_PREFIX))
+    return { action: 'replace', reason: `it had stopped${idle ? ` (${idle})` : ''}` }
+  }
+  if (phase === 'Failed') return { action: 'replace', reason: `it had failed${existing.status?.reason ? ` (${existing.status.reason})` : ''}` }
+  if (options.hostKeyChanged) return { action: 'replace', reason: 'its SSH Secret was re-created with a new host key' }
+  const want = desired.metadata?.annotations?.[SPEC_HASH_ANNOTATION]
+  if (existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== want) {
+    let changes: string[] = []
+    try {
+      changes = describeChanges(settingsFromPod(existing), settingsFromPod(desired))
+    } catch {
+      // A pod of another layout: say it generally.
+    }
+    return { action: 'replace', reason: changes.length ? `its settings changed: ${changes.join(', ')}` : 'its spec differs from this version of trampoline' }
+  }
+  return { action: 'reuse' }
+}
+
+/** The explicit options, parsed; a bad value is a usage error. */
+export function parseSettingOptions(args: Pick<SetupArgs, 'arch' | 'image' | 'cpu' | 'memory' | 'idleTimeout' | 'pullPolicy'>): SettingOptions {
+  try {
+    return {
+      image: args.image,
+      pullPolicy: args.pullPolicy === undefined ? undefined : parsePullPolicy(args.pullPolicy),
+      cpu: args.cpu === undefined ? undefined : parseResource('cpu', args.cpu),
+      memory: args.memory === undefined ? undefined : parseResource('memory', args.memory),
+      arch: args.arch === undefined ? undefined : args.arch === 'any' ? '' : parseArch(args.arch),
+      idleTimeoutSeconds: args.idleTimeout === undefined ? undefined : parseIdleTimeout(args.idleTimeout),
+    }
+  } catch (error) {
+    throw new UserError((error as Error).message, { exitCode: ExitCode.usage })
+  }
+}
+
+function parseTimeout(text: string): number {
+  try {
+    const seconds = parseDuration(text)
+    if (seconds <= 0) throw new Error('zero')
+    return seconds
+  } catch {
+    throw new UserError(`--timeout "${text}" is not a positive duration (e.g. 600, 10m)`, { exitCode: ExitCode.usage })
+  }
+}
+
+export interface SetupResult {
+  instance: string
+  namespace: string
+  pod: string
+  node: string | null
+  image: string
+  arch: string | null
+  phase: string
+  reused: boolean
+}
+
+export const command: CommandModule<GlobalOptions, SetupArgs> = {
+  command: 'setup',
+  describe: 'Create or reuse the instance (store volume, keys, scripts, pod) and wait until it is ready',
+  builder: (yargs) =>
+    yargs
+      .option('image', { type: 'string', describe: 'Container image (full reference; default: the template\'s, or the running pod\'s)' })
+      .option('pull-policy', { type: 'string', choices: ['IfNotPresent', 'Never', 'Always'], describe: 'imagePullPolicy (Never for images loaded onto the node, e.g. localhost/...)' })
+      .option('arch', { type: 'string', describe: 'Node architecture: amd64, arm64... ("any" to drop an earlier choice)' })
+      .option('cpu', { type: 'string', describe: 'CPU for builds (nix-daemon): REQUEST[:LIMIT], e.g. 4 or 2:8 or 2: (no limit)' })
+      .option('memory', { type: 'string', describe: 'Memory for builds (nix-daemon): REQUEST[:LIMIT], e.g. 8Gi or 2Gi:16Gi' })
+      .option('store-size', { type: 'string', describe: 'Size of the store volume when it is created, e.g. 50Gi' })
+      .option('storage-class', { type: 'string', describe: 'StorageClass of the store volume (default: the cluster\'s default)' })
+      .option('idle-timeout', { type: 'string', describe: 'Stop the pod after this long without activity: 30m, 2h, 900s; 0 = never' })
+      .option('timeout', { type: 'string', default: '10m', describe: 'How long to wait for the pod to be ready' })
+      .example('$0 setup', 'create or resume the instance of this repository')
+      .example('$0 setup --arch arm64 --cpu 8 --memory 16Gi', 'a bigger builder on an arm64 node')
+      .example('$0 setup --image localhost/trampoline:test --pull-policy Never', 'an image loaded onto the node'),
+  handler: async (args) => {
+    const options = parseSettingOptions(args)
+    const timeoutSeconds = parseTimeout(args.timeout)
+    let storeOptions: Partial<StoreSettings>
+    try {
+      storeOptions = { size: args.storeSize === undefined ? undefined : parseSize('store-size', args.storeSize), storageClass: args.storageClass }
+    } catch (error) {
+      throw new UserError((error as Error).message, { exitCode: ExitCode.usage })
+    }
+    const context = commandContext(args)
+    const result = await setup(context, options, storeOptions, timeoutSeconds)
+    writeSshFiles(context, args)
+    printResult(context, result, () => summary(result))
+  },
+}
+
+function summary(result: SetupResult): string {
+  return [
+    `instance "${result.instance}" is ready${result.reused ? ' (reused the running pod)' : ''}: pod ${result.pod} on ${result.node ?? 'unknown node'}${result.arch ? ` (${result.arch})` : ''}`,
+    `  image ${result.image}`,
+    `  next: trampoline push-tarball, trampoline build, trampoline shell, trampoline ssh${result.instance ? ` (--name ${result.instance})` : ''}`,
+  ].join('\n')
+}
+
+export async function setup(context: CommandContext, options: SettingOptions, storeOptions: Partial<StoreSettings>, timeoutSeconds: number): Promise<SetupResult> {
+  const { cluster, names, labels } = context
+  const template = loadTemplate()
+  const existingPod = await readPod(context)
+  let existingSettings: PodSettings | undefined
+  try {
+    existingSettings = existingPod ? settingsFromPod(existingPod) : undefined
+  } catch {
+    existingSettings = undefined // a pod of another layout: start from the template
+  }
+  const settings = resolvePodSettings(options, existingSettings, templateSettings(template))
+  if (!settings.image) throw new UserError('no image to run', { hint: 'Pass --image <reference>.', exitCode: ExitCode.usage })
+
+  await ensurePvc(context, template, storeOptions)
+  const identity = await syncSshKeys(context, hostAlias(names.instance))
+  for (const change of identity.changes) info(change)
+
+  const desired = withSpecHash(buildPod(template, { names, labels, settings }))
+  const plan = podAction(existingPod, desired, { hostKeyChanged: identity.secretCreated && !!existingPod })
+  if (plan.action === 'replace') {
+    info(`replacing pod ${names.pod}: ${plan.reason}`)
+    await removePod(context, existingPod!)
+  }
+
+  const files = loadScriptFiles()
+  let pod: V1Pod
+  if (plan.action === 'reuse') {
+    pod = existingPod!
+    await ensureScriptsConfigMap(context, files, podOwnerReference(pod))
+  } else {
+    // The ConfigMap first (without an owner: the old pod's reference would let the
+    // garbage collector take it), then the pod, then the pod becomes its owner.
+    await ensureScriptsConfigMap(context, files, undefined)
+    info(`creating pod ${names.pod} (image ${settings.image})`)
+    pod = await createPod(context, desired)
+    await ensureScriptsConfigMap(context, files, podOwnerReference(pod))
+  }
+
+  const started = Date.now()
+  const ready = await waitForPodReady(cluster, {
+    pod: names.pod,
+    pvc: names.pvc,
+    timeoutSeconds,
+    onPhase: (phase, detail) => reportPhase(phase, detail, started),
+  })
+
+  // A running pod copied authorized_keys when it started: give it this machine's key now.
+  if (plan.action === 'reuse' && identity.keyAdded) await refreshPodAuthorizedKeys(context, identity.authorizedKeys)
+
+  return {
+    instance: names.instance,
+    namespace: cluster.namespace,
+    pod: names.pod,
+    node: ready.spec?.nodeName ?? null,
+    image: settings.image,
+    arch: (await nodeArch(context, ready.spec?.nodeName)) ?? settings.arch ?? null,
+    phase: ready.status?.phase ?? 'Running',
+    reused: plan.action === 'reuse',
+  }
+}
+
+function reportPhase(phase: WaitPhase, detail: string | undefined, started: number): void {
+  if (phase === 'creating') return
+  const elapsed = formatDuration((Date.now() - started) / 1000)
+  const short = detail?.trim().split('\n')[0]
+  info(`  ${PHASE_TEXT[phase]}${short && phase !== 'ready' ? `: ${short.length > 160 ? `${short.slice(0, 157)}...` : short}` : ''} [${elapsed}]`)
+}
+
+async function ensurePvc(context: CommandContext, template: ReturnType<typeof loadTemplate>, storeOptions: Partial<StoreSettings>): Promise<void> {
+  const { cluster, names, labels } = context
+  let existing: V1PersistentVolumeClaim | undefined
+  try {
+    existing = await cluster.core.readNamespacedPersistentVolumeClaim({ name: names.pvc, namespace: cluster.namespace })
+  } catch (error) {
+    if (!isNotFound(error)) throw explainApiError(error, cluster, `read PVC ${names.pvc}`)
+  }
+  if (!existing) {
+    const store = resolveStoreSettings(storeOptions, undefined, templateStore(template))
+    info(`creating store volume ${names.pvc} (${store.size}${store.storageClass ? `, class ${store.storageClass}` : ', default class'})`)
+    try {
+      await cluster.core.createNamespacedPersistentVolumeClaim({ namespace: cluster.namespace, body: buildPvc(template, { names, labels, store }) })
+    } catch (error) {
+      if (!isConflict(error)) throw explainApiError(error, cluster, `create PVC ${names.pvc}`)
+    }
+    return
+  }
+  if (existing.metadata?.deletionTimestamp) {
+    throw new UserError(`the store volume ${names.pvc} is being deleted`, {
+      hint: 'Wait until it is gone (a pod still using it keeps it), then run setup again for a new one.',
+      exitCode: ExitCode.failure,
+    })
+  }
+  const current = storeFromPvc(existing)
+  if (storeOptions.storageClass && storeOptions.storageClass !== (existing.spec?.storageClassName ?? '')) {
+    warn(`the store volume ${names.pvc} keeps its StorageClass "${existing.spec?.storageClassName ?? 'none'}"; to change it, trampoline clean (this deletes the store) and setup again`)
+  }
+  if (storeOptions.size && storeOptions.size !== current.size) {
+    try {
+      await cluster.core.patchNamespacedPersistentVolumeClaim(
+        { name: names.pvc, namespace: cluster.namespace, body: { spec: { resources: { requests: { storage: storeOptions.size } } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      info(`asked to resize the store volume ${names.pvc} from ${current.size} to ${storeOptions.size}`)
+    } catch (error) {
+      const explained = explainApiError(error, cluster, `resize PVC ${names.pvc}`)
+      warn(`the store volume stays ${current.size}: ${explained.message}`)
+    }
+  }
+}
+
+async function ensureScriptsConfigMap(context: CommandContext, files: Record<string, string>, owner: V1OwnerReference | undefined): Promise<void> {
+  const { cluster, names, labels } = context
+  const body = buildScriptsConfigMap({ names, labels, files, owner })
+  const doing = `write ConfigMap ${names.scripts}`
+  for (let attempt = 0; attempt < 4; attempt++) {
+    let existing: V1ConfigMap | undefined
+    try {
+      existing = await cluster.core.readNamespacedConfigMap({ name: names.scripts, namespace: cluster.namespace })
+    } catch (error) {
+      if (!isNotFound(error)) throw explainApiError(error, cluster, doing)
+    }
+    try {
+      if (!existing) {
+        await cluster.core.createNamespacedConfigMap({ namespace: cluster.namespace, body })
+        return
+      }
+      const owners = existing.metadata?.ownerReferences ?? []
+      const wantOwners = owner ? [owner] : []
+      const sameOwners = owners.length === wantOwners.length && owners.every((o, i) => o.uid === wantOwners[i].uid)
+      if (sameData(existing.data, body.data) && sameOwners) return
+      if (!sameData(existing.data, body.data)) info(`updating the pod scripts in ConfigMap ${names.scripts}`)
+      await cluster.core.replaceNamespacedConfigMap({
+        name: names.scripts,
+        namespace: cluster.namespace,
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion, ownerReferences: wantOwners } },
+      })
+      return
+    } catch (error) {
+      // Raced with another setup or with the garbage collector: look again.
+      if (!isConflict(error) && !isNotFound(error)) throw explainApiError(error, cluster, doing)
+    }
+  }
+  throw new UserError(`could not ${doing}: it kept changing under us`, { hint: 'Is another setup running for this instance? Try again.' })
+}
+
+async function createPod(context: CommandContext, body: V1Pod): Promise<V1Pod> {
+  const { cluster, names } = context
+  try {
+    return await cluster.core.createNamespacedPod({ namespace: cluster.namespace, body })
+  } catch (error) {
+    if (isConflict(error)) {
+      throw new UserError(`pod ${names.pod} was created by someone else meanwhile`, {
+        hint: 'Is another setup running for this instance? Run setup again to reuse it.',
+        exitCode: ExitCode.failure,
+      })
+    }
+    throw explainApiError(error, cluster, `create pod ${names.pod}`)
+  }
+}
+
+async function removePod(context: CommandContext, pod: V1Pod): Promise<void> {
+  const { cluster, names } = context
+  const object = summarise('Pod', pod.metadata, cluster.namespace, pod.status?.phase)
+  await deleteObject(cluster, object, { gracePeriodSeconds: gracePeriodFor(object) })
+  if (!(await waitForPodGone(cluster, names.pod, DELETE_TIMEOUT_SECONDS, object.uid))) {
+    throw new UserError(`the old pod ${names.pod} is still terminating after ${DELETE_TIMEOUT_SECONDS}s`, {
+      hint: 'Its node may be unreachable. Run setup again later, or check: trampoline status',
+      exitCode: ExitCode.podFailed,
+    })
+  }
+}
+
+async function refreshPodAuthorizedKeys(context: CommandContext, authorizedKeys: string): Promise<void> {
+  const target = { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: USER_CONTAINER }
+  const script = `umask 077 && cat > ${POD_AUTHORIZED_KEYS}.new && mv -f ${POD_AUTHORIZED_KEYS}.new ${POD_AUTHORIZED_KEYS}`
+  const result = await execCapture(target, ['sh', '-c', script], authorizedKeys).catch((error: Error) => ({ exitCode: 255, message: error.message, stderr: '' }))
+  if (result.exitCode !== 0) {
+    warn(`could not give the running pod this machine's SSH key (${result.message ?? result.stderr.trim()}); trampoline down && trampoline setup will`)
+  }
+}
+
+/** The node's architecture label; undefined when we may not read nodes (common RBAC). */
+async function nodeArch(context: CommandContext, nodeName: string | undefined): Promise<string | undefined> {
+  if (!nodeName) return undefined
+  try {
+    return (await context.cluster.core.readNode({ name: nodeName })).metadata?.labels?.[ARCH_LABEL]
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,96 @@
+// From command-line values to pod and store settings. An option the user gives wins; one
+// they leave out keeps what the existing pod (or PVC) has, else the template's default,
+// so a plain `trampoline setup` never undoes an earlier `setup --cpu 8`. Pure.
+import { parseDuration } from '../units.ts'
+import { PULL_POLICIES, type PodSettings, type PullPolicy, type ResourceSetting, type StoreSettings } from './pod.ts'
+
+/** A Kubernetes quantity as people type them: 2, 500m, 1.5, 8Gi, 20G. */
+const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/
+
+export function isQuantity(text: string): boolean {
+  return QUANTITY.test(text)
+}
+
+/** "2" (request = limit), "2:4" (request 2, limit 4) or "2:" (request 2, no limit). */
+export function parseResource(option: string, text: string): ResourceSetting {
+  const [request, limit, extra] = text.trim().split(':')
+  if (extra !== undefined || !isQuantity(request) || (limit && !isQuantity(limit))) {
+    throw new Error(`--${option} "${text}" is not REQUEST[:LIMIT] with Kubernetes quantities (e.g. 4, 500m, 8Gi, 2Gi:8Gi)`)
+  }
+  if (limit === undefined) return { request, limit: request }
+  return limit === '' ? { request } : { request, limit }
+}
+
+export function parseArch(text: string): string {
+  if (!/^[a-z0-9]+$/.test(text)) throw new Error(`--arch "${text}" is not an architecture name like amd64 or arm64`)
+  return text
+}
+
+export function parsePullPolicy(text: string): PullPolicy {
+  const found = PULL_POLICIES.find((p) => p.toLowerCase() === text.toLowerCase())
+  if (!found) throw new Error(`--pull-policy must be one of ${PULL_POLICIES.join(', ')}`)
+  return found
+}
+
+export function parseSize(option: string, text: string): string {
+  if (!isQuantity(text) || /m$/.test(text)) throw new Error(`--${option} "${text}" is not a size like 20Gi or 100G`)
+  return text
+}
+
+export function parseIdleTimeout(text: string): number {
+  try {
+    return parseDuration(text)
+  } catch {
+    throw new Error(`--idle-timeout "${text}" is not a duration (examples: 30m, 2h, 900s, 0 to never stop)`)
+  }
+}
+
+/** What the user typed, already parsed; undefined = not given. */
+export interface SettingOptions {
+  image?: string
+  pullPolicy?: PullPolicy
+  cpu?: ResourceSetting
+  memory?: ResourceSetting
+  /** '' means "any architecture" (drop an earlier --arch). */
+  arch?: string
+  idleTimeoutSeconds?: number
+}
+
+export function resolvePodSettings(options: SettingOptions, existing: PodSettings | undefined, defaults: PodSettings): PodSettings {
+  const base = existing ?? defaults
+  const arch = options.arch === undefined ? base.arch : options.arch || undefined
+  const settings: PodSettings = {
+    image: options.image ?? base.image,
+    pullPolicy: options.pullPolicy ?? base.pullPolicy,
+    cpu: options.cpu ?? base.cpu,
+    memory: options.memory ?? base.memory,
+    idleTimeoutSeconds: options.idleTimeoutSeconds ?? base.idleTimeoutSeconds,
+  }
+  if (arch) settings.arch = arch
+  return settings
+}
+
+export function resolveStoreSettings(options: Partial<StoreSettings>, existing: StoreSettings | undefined, defaults: StoreSettings): StoreSettings {
+  const base = existing ?? defaults
+  const storageClass = options.storageClass ?? base.storageClass
+  return { size: options.size ?? base.size, ...(storageClass ? { storageClass } : {}) }
+}
+
+function describeResource(r: ResourceSetting): string {
+  return r.limit === undefined ? `${r.request} (no limit)` : r.limit === r.request ? r.request : `${r.request}:${r.limit}`
+}
+
+/** "image a -> b, cpu 1 -> 4": what differs between two settings, for "recreating because...". */
+export function describeChanges(before: PodSettings, after: PodSettings): string[] {
+  const changes: string[] = []
+  const show = (name: string, a: string, b: string) => {
+    if (a !== b) changes.push(`${name} ${a} -> ${b}`)
+  }
+  show('image', before.image, after.image)
+  show('pull policy', before.pullPolicy, after.pullPolicy)
+  show('cpu', describeResource(before.cpu), describeResource(after.cpu))
+  show('memory', describeResource(before.memory), describeResource(after.memory))
+  show('arch', before.arch ?? 'any', after.arch ?? 'any')
+  show('idle timeout', `${before.idleTimeoutSeconds}s`, `${after.idleTimeoutSeconds}s`)
+  return changes
+}
