@@ -4,7 +4,7 @@
 import type { CommandContext } from './context.ts'
 import { onInterrupt } from './cleanup.ts'
 import { ExitCode, UserError } from './errors.ts'
-import { archiveTree, pushSource, type PushMode, type PushSource } from './git.ts'
+import { archiveTree, type PushSource } from './git.ts'
 import type { ExecSession } from './kube/exec.ts'
 import { requireRunningPod } from './kube/pods.ts'
 import type { InstanceState } from './state.ts'
@@ -95,9 +95,8 @@ export async function sendTree(context: CommandContext, root: string, tree: stri
   }
 }
 
-/** Push what `mode` selects, unless the pod already has it. */
-export async function pushTree(context: CommandContext, root: string, mode: PushMode, options: PushOptions = {}): Promise<PushResult> {
-  const source = await pushSource(root, mode)
+/** Push a tree, unless the pod already has it (one cheap probe). */
+export async function pushTree(context: CommandContext, root: string, source: PushSource, options: PushOptions = {}): Promise<PushResult> {
   const base = { tree: source.tree, from: source.from, workspace: WORKSPACE_SRC }
   await requireRunningPod(context)
   if (!options.force && (await podTree(context)) === source.tree) {
@@ -110,11 +109,10 @@ export async function pushTree(context: CommandContext, root: string, mode: Push
 }
 
 /**
- * The sh adapter's push before each command: the work tree, only when it changed since
- * the last push. The check is local (one write-tree), so an unchanged tree costs no round trip.
+ * The sh adapter's push before each command: only when the tree changed since the last
+ * push. The check is local state, so an unchanged tree costs no round trip.
  */
-export async function pushIfChanged(context: CommandContext, root: string): Promise<PushResult> {
-  const source = await pushSource(root, 'worktree')
+export async function pushIfChanged(context: CommandContext, root: string, source: PushSource): Promise<PushResult> {
   const base = { tree: source.tree, from: source.from, workspace: WORKSPACE_SRC }
   if (lastPushed(context.state) === source.tree) return { ...base, bytes: 0, seconds: 0, skipped: true }
   await requireRunningPod(context)

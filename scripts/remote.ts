@@ -5,7 +5,7 @@ import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
-import { explainLostExec, userTarget } from './kube/pods.ts'
+import { explainLostExec, requireRunningPod, userTarget } from './kube/pods.ts'
 
 /** Why exec could not even start: RBAC, a vanished pod, an unreachable API server. */
 export function explainExecOpen(error: unknown, context: CommandContext): Error {
@@ -30,10 +30,22 @@ export function explainExecOpen(error: unknown, context: CommandContext): Error 
   return explainApiError(error, context.cluster, doing)
 }
 
+/**
+ * The API server turned the exec down (400 "container not found", 404...): usually the pod
+ * stopped or went away since we last looked. requireRunningPod says precisely how.
+ */
+async function execOpenError(error: unknown, context: CommandContext): Promise<Error> {
+  if (error instanceof UpgradeError && error.statusCode !== 403) {
+    const why = await requireRunningPod(context).then(() => undefined, (e: unknown) => e)
+    if (why instanceof UserError) return why
+  }
+  return explainExecOpen(error, context)
+}
+
 /** Run in the user container; resolves to the remote exit code, throws when there is none. */
 export async function runInPod(context: CommandContext, options: ExecOptions): Promise<number> {
-  const result = await exec(userTarget(context), options).catch((error) => {
-    throw explainExecOpen(error, context)
+  const result = await exec(userTarget(context), options).catch(async (error) => {
+    throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)
   return result.exitCode
@@ -41,8 +53,8 @@ export async function runInPod(context: CommandContext, options: ExecOptions): P
 
 /** A short command with small output, e.g. a probe. */
 export async function captureInPod(context: CommandContext, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const result = await execCapture(userTarget(context), command).catch((error) => {
-    throw explainExecOpen(error, context)
+  const result = await execCapture(userTarget(context), command).catch(async (error) => {
+    throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)
   return result

@@ -2,8 +2,8 @@
 // tar stream over exec. HEAD by default (refusing to leave uncommitted work out silently),
 // or the work tree with --worktree.
 import type { CommandModule } from 'yargs'
-import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRepo, type PushMode } from '../git.ts'
+import { commandContext, findRepoRoot, printResult, type GlobalOptions } from '../context.ts'
+import { pushSource, requireRepo, type PushMode } from '../git.ts'
 import { info } from '../log.ts'
 import { pushTree } from '../push.ts'
 
@@ -29,9 +29,11 @@ export const command: CommandModule<GlobalOptions, PushArgs> = {
       .example('$0 push-tarball', 'push HEAD (fails if there are uncommitted changes)')
       .example('$0 push-tarball --worktree', 'push exactly what is on disk'),
   handler: async (args) => {
+    // Local problems (no repository, uncommitted changes) first: they need no cluster.
+    const root = requireRepo(findRepoRoot())
+    const source = await pushSource(root, pushMode(args))
     const context = commandContext(args)
-    const root = requireRepo(context.repoRoot)
-    const result = await pushTree(context, root, pushMode(args), { force: args.force, report: !args.quiet })
+    const result = await pushTree(context, root, source, { force: args.force, report: !args.quiet })
     const { tree, bytes, seconds, workspace, skipped } = result
     if (skipped) info(`the pod already has tree ${tree}: nothing sent (--force to send anyway)`)
     // The tree id is the result, so it is printed even with --quiet.

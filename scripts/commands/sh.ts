@@ -4,9 +4,9 @@
 // and stderr are the command's own.
 import { realpathSync } from 'node:fs'
 import type { CommandModule } from 'yargs'
-import { commandContext, type GlobalOptions } from '../context.ts'
+import { commandContext, findRepoRoot, type GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
-import { requireRepo } from '../git.ts'
+import { pushSource, requireRepo } from '../git.ts'
 import { debug } from '../log.ts'
 import { pushIfChanged } from '../push.ts'
 import { runInPod } from '../remote.ts'
@@ -29,8 +29,7 @@ export const command: CommandModule<GlobalOptions, ShArgs> = {
       .example("$0 sh -c 'make test'", 'push the work tree if it changed, then run make test in the pod'),
   handler: async (args) => {
     const invocation = parseShArgs((args['--'] ?? []).map(String))
-    const context = commandContext(args)
-    const root = requireRepo(context.repoRoot)
+    const root = requireRepo(findRepoRoot())
     const cwd = remoteCwd(realpathSync(root), realpathSync(process.cwd()))
     if (!cwd) {
       throw new UserError(`${process.cwd()} is outside the repository ${root}, and the pod has only the repository`, {
@@ -38,7 +37,9 @@ export const command: CommandModule<GlobalOptions, ShArgs> = {
         exitCode: ExitCode.local,
       })
     }
-    const push = await pushIfChanged(context, root)
+    const source = await pushSource(root, 'worktree')
+    const context = commandContext(args)
+    const push = await pushIfChanged(context, root, source)
     debug(push.skipped ? `tree ${push.tree} unchanged since the last push` : `pushed tree ${push.tree} (${push.bytes} bytes)`)
     const exitCode = await runInPod(context, {
       command: remoteShArgv(invocation, cwd),
