@@ -1,6 +1,6 @@
 import type { CoreV1Event, V1ContainerStatus, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
-import { currentPhase, describeTimeout, diagnose, eventsFor, timeOf, type PodSnapshot } from './diagnose.ts'
+import { currentPhase, describeRequests, describeTimeout, diagnose, eventsFor, quantityValue, timeOf, type PodSnapshot } from './diagnose.ts'
 
 // Fixtures shaped like what a 1.33 API server returns for the instance "web".
 const POD_UID = '6f1c1f0e-3c1a-4f57-9a53-5d0c7c1f0a01'
@@ -147,6 +147,17 @@ describe('diagnose', () => {
     expect(d.hint).toContain('lower --cpu')
     expect(d.hint).toContain('lower --memory')
     expect(d.hint).not.toContain('--arch')
+  })
+
+  it('says how much the pod asks for in all', () => {
+    const p = unscheduled('0/1 nodes are available: 1 Insufficient cpu.')
+    p.spec!.containers[0].resources = { requests: { cpu: '200m', memory: '2Gi' } }
+    p.spec!.containers[1].resources = { requests: { cpu: '1', memory: '512Mi' } }
+    expect(diagnose({ pod: p, events: [] })!.hint).toBe('Not enough free CPU on any node for 1200m of cpu (nix-daemon 200m, user 1): lower --cpu.')
+    expect(describeRequests(p, 'memory')).toBe('2.5Gi of memory (nix-daemon 2Gi, user 512Mi)')
+    expect(quantityValue('1.5')).toBe(1.5)
+    expect(quantityValue('8Gi')).toBe(8 * 2 ** 30)
+    expect(quantityValue('lots')).toBeNaN()
   })
 
   it('keeps waiting while a cluster autoscaler adds a node', () => {

@@ -30,6 +30,8 @@ export interface Diagnosis {
   hint?: string
   /** True when waiting cannot fix it: stop now instead of at the timeout. */
   fatal: boolean
+  /** Give up only when the same problem lasted this long (the scheduler may free room). */
+  settleSeconds?: number
   /** A container whose last log lines explain the failure. */
   logsOf?: { container: string; previous: boolean }
 }
@@ -261,8 +263,8 @@ function diagnoseScheduling(snapshot: PodSnapshot): Diagnosis | undefined {
   if (/node affinity\/selector|node\(s\) didn't match/i.test(message)) {
     hints.push(arch ? `No schedulable node has architecture ${arch}: pick another --arch, or leave it out.` : 'No node matches the pod\'s node selector.')
   }
-  if (/Insufficient cpu/i.test(message)) hints.push('Not enough free CPU on any node: lower --cpu.')
-  if (/Insufficient memory/i.test(message)) hints.push('Not enough free memory on any node: lower --memory.')
+  if (/Insufficient cpu/i.test(message)) hints.push(`Not enough free CPU on any node for ${describeRequests(pod, 'cpu')}: lower --cpu.`)
+  if (/Insufficient memory/i.test(message)) hints.push(`Not enough free memory on any node for ${describeRequests(pod, 'memory')}: lower --memory.`)
   if (/untolerated taint/i.test(message)) hints.push('The nodes are tainted (e.g. control-plane only or cordoned): the pod tolerates no taints.')
   if (/volume node affinity conflict/i.test(message)) hints.push('The store volume is bound to a node this pod cannot use (e.g. another architecture): use the old --arch, or trampoline clean to start a new store.')
   if (/unbound (immediate )?PersistentVolumeClaims/i.test(message)) {
@@ -272,7 +274,40 @@ function diagnoseScheduling(snapshot: PodSnapshot): Diagnosis | undefined {
     message: `the pod cannot be scheduled: ${message}`,
     hint: hints.join(' ') || undefined,
     fatal: !scalingUp,
+    // A pod that is just terminating elsewhere may free the room in a moment.
+    settleSeconds: 20,
   }
+}
+
+/** "700m (nix-daemon 200m, user 500m)": what the scheduler must find room for. */
+export function describeRequests(pod: V1Pod, resource: 'cpu' | 'memory'): string {
+  const parts = (pod.spec?.containers ?? [])
+    .map((c) => ({ name: c.name, value: c.resources?.requests?.[resource] as string | undefined }))
+    .filter((p): p is { name: string; value: string } => p.value !== undefined)
+  const total = parts.reduce((sum, p) => sum + quantityValue(p.value), 0)
+  const shown = resource === 'cpu' ? formatCpu(total) : formatMemory(total)
+  return `${shown} of ${resource} (${parts.map((p) => `${p.name} ${p.value}`).join(', ')})`
+}
+
+const SUFFIXES: Record<string, number> = {
+  m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+}
+
+/** A Kubernetes quantity as a number (cores, bytes); NaN when it is not one. */
+export function quantityValue(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([a-zA-Z]*)$/.exec(String(text).trim())
+  if (!match) return Number.NaN
+  const factor = match[2] ? SUFFIXES[match[2]] : 1
+  return factor === undefined ? Number.NaN : Number(match[1]) * factor
+}
+
+function formatCpu(cores: number): string {
+  return Number.isInteger(cores) ? String(cores) : `${Math.round(cores * 1000)}m`
+}
+
+function formatMemory(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${+(bytes / 2 ** 30).toFixed(1)}Gi` : `${Math.round(bytes / 2 ** 20)}Mi`
 }
 
 /** The first thing that keeps the pod from Ready, or undefined when it is just on its way. */

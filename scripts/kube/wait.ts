@@ -24,6 +24,8 @@ export function waitForPodReady(cluster: Cluster, options: ReadyWaitOptions): Pr
   let seenPod = false
   let finished = false
   let classesAsked = false
+  /** When each fatal diagnosis was first seen, for those that must last a while. */
+  const firstSeen = new Map<string, number>()
 
   return new Promise<V1Pod>((resolve, reject) => {
     const finish = (outcome: { pod: V1Pod } | { error: unknown }) => {
@@ -58,7 +60,10 @@ export function waitForPodReady(cluster: Cluster, options: ReadyWaitOptions): Pr
         return void fail({ message: 'the pod was deleted while we waited for it', hint: 'Another command (down, clean, gc) removed it; run setup again.', fatal: true })
       }
       const diagnosis = diagnose(snapshot)
-      if (diagnosis?.fatal) void fail(diagnosis)
+      if (!diagnosis?.fatal) return
+      const since = firstSeen.get(diagnosis.message) ?? Date.now()
+      firstSeen.set(diagnosis.message, since)
+      if (Date.now() - since >= (diagnosis.settleSeconds ?? 0) * 1000) void fail(diagnosis)
     }
 
     const refresh = async () => {

@@ -9,7 +9,7 @@ import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
 import type { InstanceNames } from '../instance.ts'
 import type { InstanceState } from '../state.ts'
 import { buildSshSecret, decodeSecretData, SSH_SECRET_KEYS } from '../manifests/secret.ts'
-import { debug, info } from '../log.ts'
+import { debug } from '../log.ts'
 import { ExitCode, UserError } from '../errors.ts'
 
 const { utils } = ssh2
@@ -144,8 +144,7 @@ export async function syncSshKeys(target: SshKeyTarget, alias: string): Promise<
 
   const previousPin = state.read(HOST_PUBLIC_KEY_FILE)
   if (previousPin && publicKeyIdentity(previousPin) !== publicKeyIdentity(hostPublicKey)) {
-    info(`the host key of instance "${names.instance}" changed in the cluster (it was re-created); pinning the new one`)
-    changes.push('re-pinned the host key')
+    changes.push(`the host key of instance "${names.instance}" changed in the cluster (it was re-created): pinned the new one`)
   }
   state.write(HOST_PUBLIC_KEY_FILE, `${publicKeyIdentity(hostPublicKey)}\n`)
   state.write(KNOWN_HOSTS_FILE, knownHostsEntry(alias, hostPublicKey))
