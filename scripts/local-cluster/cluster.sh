@@ -34,6 +34,15 @@ fail() {
   exit 1
 }
 
+UP_T0=$SECONDS
+
+# lock: one up/down at a time (two test runs sharing the machine must not interleave).
+lock() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  flock -w 600 9 || die "another cluster.sh up/down holds $STATE/.lock"
+}
+
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (it manages mounts, cgroups, a bridge and iptables)"; }
 
 # ---------------------------------------------------------------------------------
@@ -51,7 +60,7 @@ start() {
   fi
   log "starting $name"
   [[ ! -f $LOGS/$name.log ]] || mv -f "$LOGS/$name.log" "$LOGS/$name.previous.log"
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null 9>&- & # 9: the lock, not for them
   echo "$!" >"$RUN/$name.pid"
   echo "$match" >"$RUN/$name.match"
 }
@@ -62,10 +71,11 @@ wait_until() {
   shift 3
   deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    pid_alive "$name" || fail "$name" "$name exited while waiting for $what"
-    ((SECONDS < deadline)) || fail "$name" "timed out after ${seconds}s waiting for $what"
+    pid_alive "$name" || fail "$name" "$name exited before: $what"
+    ((SECONDS < deadline)) || fail "$name" "timed out after ${seconds}s for: $what"
     sleep 0.5
   done
+  log "ok: $what ($((SECONDS - UP_T0))s)"
 }
 
 any_alive() {
@@ -193,7 +203,7 @@ start_etcd() {
     --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster="trampoline=http://127.0.0.1:$ETCD_PEER_PORT" \
     --logger=zap --log-outputs=stderr --log-level=warn
-  wait_until etcd 60 "etcd to be healthy" etcd_healthy
+  wait_until etcd 60 "etcd healthy" etcd_healthy
 }
 
 # "${IN_MOUNT_NS[@]}" COVER... -- CMD...: CMD in a mount namespace of its own with host paths
@@ -228,7 +238,7 @@ remove_cover_dirs() {
   local cover src target
   for cover in "$@"; do
     IFS=: read -r src target _ <<<"$cover"
-    [[ -d $target ]] && rmdir "$target" 2>/dev/null || true
+    if [[ -d $target ]]; then rmdir "$target" 2>/dev/null || true; fi
   done
 }
 
@@ -244,7 +254,7 @@ start_containerd() {
     HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
     http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
     containerd --config "$STATE/containerd/config.toml"
-  wait_until containerd 60 "containerd to answer" ctr --address "$CONTAINERD_SOCK" version
+  wait_until containerd 60 "containerd answering" ctr --address "$CONTAINERD_SOCK" version
 }
 
 ensure_pause_image() {
@@ -270,7 +280,7 @@ start_apiserver() {
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --allow-privileged=true --profiling=false
-  wait_until kube-apiserver 120 "the apiserver to be ready" apiserver_ready
+  wait_until kube-apiserver 120 "apiserver ready" apiserver_ready
 }
 
 start_controller_manager() {
@@ -283,7 +293,7 @@ start_controller_manager() {
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
     --use-service-account-credentials=true --service-cluster-ip-range="$SERVICE_CIDR" \
     --enable-hostpath-provisioner=true --profiling=false
-  wait_until kube-controller-manager 60 "the controller-manager to be healthy" \
+  wait_until kube-controller-manager 60 "controller-manager healthy" \
     curl -fsSk "https://127.0.0.1:$KCM_PORT/healthz"
 }
 
@@ -293,7 +303,7 @@ start_scheduler() {
     --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
     --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false
-  wait_until kube-scheduler 60 "the scheduler to be healthy" \
+  wait_until kube-scheduler 60 "scheduler healthy" \
     curl -fsSk "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 }
 
@@ -328,7 +338,7 @@ start_kubelet() {
   start kubelet "--root-dir=$KUBELET_ROOT" "${IN_MOUNT_NS[@]}" "${covers[@]}" "${KUBELET_COVERS[@]}" -- \
     "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
     --root-dir="$KUBELET_ROOT" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
-  wait_until kubelet 120 "node $NODE_NAME to be Ready" node_ready
+  wait_until kubelet 120 "node $NODE_NAME Ready" node_ready
 }
 
 # ---------------------------------------------------------------------------------
@@ -336,7 +346,7 @@ start_kubelet() {
 
 cmd_up() {
   need_root
-  local t0=$SECONDS
+  lock
   "$HERE/deps.sh" >&2 || die "installing the Debian packages failed (see above)"
   ensure_binaries
   mkdir -p "$STATE" "$LOGS" "$RUN"
@@ -356,9 +366,9 @@ cmd_up() {
   start_scheduler
   ensure_storage_class
   start_kubelet
-  wait_until kube-controller-manager 60 "the default service account" \
+  wait_until kube-controller-manager 60 "service account default/default" \
     kc -n default get serviceaccount default
-  log "up in $((SECONDS - t0))s; export KUBECONFIG=$KUBECONFIG_ADMIN"
+  log "up in $((SECONDS - UP_T0))s; export KUBECONFIG=$KUBECONFIG_ADMIN"
   echo "$KUBECONFIG_ADMIN"
 }
 
@@ -389,7 +399,7 @@ kill_leftovers() {
   done
   for h in $(cgroup_hierarchies); do
     [[ -d $h/$CGROUP_PARENT ]] || continue
-    pids+=($(find "$h/$CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null))
+    mapfile -t -O "${#pids[@]}" pids < <(find "$h/$CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null)
   done
   ((${#pids[@]})) || return 0
   mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
@@ -404,11 +414,12 @@ kill_leftovers() {
 # kubelet's volumes, containerd's rootfs/shm mounts and the pods' network namespaces).
 unmount_all() {
   local m
-  for m in $(awk -v s="$STATE" -v h="$HOSTPATH_MOUNT" \
-    'index($2, s "/") == 1 || $2 == s || index($2, h "/") == 1 || $2 == h { print $2 }' /proc/self/mounts |
-    awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-); do
-    umount "$m" 2>/dev/null || umount -l "$m"
-  done
+  awk -v s="$STATE" -v h="$HOSTPATH_MOUNT" \
+    'index($2, s "/") == 1 || $2 == s || index($2, h "/") == 1 || $2 == h { print length($2), $2 }' \
+    /proc/self/mounts | sort -rn | cut -d' ' -f2- |
+    while IFS= read -r m; do
+      umount "$m" 2>/dev/null || umount -l "$m" || log "could not unmount $m"
+    done
 }
 
 remove_cgroups() {
@@ -431,6 +442,7 @@ remove_data() {
 
 cmd_down() {
   need_root
+  lock
   stop kubelet # first, so it restarts nothing
   remove_pods
   stop kube-scheduler kube-controller-manager kube-apiserver containerd

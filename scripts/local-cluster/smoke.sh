@@ -29,7 +29,10 @@ fail() {
 }
 
 cleanup() {
-  [[ -z $PF_PID ]] || { kill "$PF_PID" 2>/dev/null && wait "$PF_PID" 2>/dev/null || true; }
+  if [[ -n $PF_PID ]]; then
+    kill "$PF_PID" 2>/dev/null || true
+    wait "$PF_PID" 2>/dev/null || true
+  fi
   kubectl delete namespace "$NS" --wait=true --timeout=120s >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -108,7 +111,8 @@ for _ in $(seq 50); do
 done
 [[ -n ${port:-} ]] || fail "port-forward did not start: $(cat "$pf_log")"
 [[ $(curl -fsS --max-time 10 "http://127.0.0.1:$port/") == port-forward-ok ]] || fail "port-forward did not reach the pod"
-kill "$PF_PID" && wait "$PF_PID" 2>/dev/null || true
+kill "$PF_PID"
+wait "$PF_PID" 2>/dev/null || true
 PF_PID=
 rm -f "$pf_log"
 check "port-forward 127.0.0.1:$port -> pod:8080"

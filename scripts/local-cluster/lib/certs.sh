@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # One CA (openssl) and every certificate and kubeconfig the cluster needs. Sourced.
 # Kept across down/up so a kubeconfig handed out stays valid; remade when the plan
 # below (names, addresses) changes.

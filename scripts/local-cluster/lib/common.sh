@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # the settings are used by the scripts that source this
 # Shared settings and helpers for cluster.sh and smoke.sh (sourced, not run).
 # Every address, port and path of the harness is defined here, once.
 

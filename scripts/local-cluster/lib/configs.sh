@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Configuration files of containerd, CNI and the kubelet, written on every `up` (cheap,
 # and a changed script takes effect without a `down`). Sourced.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Images without a registry: a root filesystem directory -> OCI layout (umoci) ->
 # OCI archive (skopeo) -> containerd's k8s.io namespace (ctr import). Sourced.
 
