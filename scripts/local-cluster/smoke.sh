@@ -122,7 +122,7 @@ check "port-forward 127.0.0.1:$port -> pod:8080"
 routes=$(kubectl -n "$NS" exec "$POD" -- ip -4 route)
 echo "$routes" | grep -q default && fail "pod has a default route: $routes"
 [[ $(echo "$routes" | grep -vc "^$POD_CIDR ") == 0 ]] || fail "pod has a route outside $POD_CIDR: $routes"
-kubectl -n "$NS" exec "$POD" -- ip route get 192.0.2.1 >/dev/null 2>&1 && fail "192.0.2.1 is routable from the pod"
+kubectl -n "$NS" exec "$POD" -- ip route get 203.0.113.1 >/dev/null 2>&1 && fail "203.0.113.1 (TEST-NET-3) is routable from the pod"
 kubectl -n "$NS" exec "$POD" -- ip route get "$NODE_IP" >/dev/null || fail "the node IP is not routable from the pod"
 check "pod routes: only $POD_CIDR ($routes)"
 [[ -z $(kubectl -n "$NS" exec "$POD" -- cat /etc/resolv.conf) ]] || fail "pod resolv.conf is not empty"
