@@ -292,6 +292,15 @@ describe('describeTimeout', () => {
     const d = describeTimeout({ pod: p, pvc: pvc('Bound'), events }, 300)
     expect(d.message).toBe('not ready after 300s, still initialising the Nix store; last warning: BackOff: Back-off restarting failed container')
     expect(d.fatal).toBe(true)
+    expect(d.logsOf).toBeUndefined()
+  })
+
+  it('shows the log of a container that runs but never gets ready', () => {
+    const p = pod({ phase: 'Running', conditions: scheduledConditions, initContainerStatuses: [initDone], containerStatuses: [running('nix-daemon', true), running('user', false)] })
+    const events = [event('Pod', 'Unhealthy', 'Readiness probe failed: dial tcp 10.213.0.13:2222: connect: connection refused', 'Warning')]
+    const d = describeTimeout({ pod: p, pvc: pvc('Bound'), events }, 300)
+    expect(d.message).toBe('not ready after 300s, still starting containers; last warning: Unhealthy: Readiness probe failed: dial tcp 10.213.0.13:2222: connect: connection refused')
+    expect(d.logsOf).toEqual({ container: 'user', previous: false })
   })
 
   it('uses a known diagnosis when there is one', () => {

@@ -337,7 +337,10 @@ export function describeTimeout(snapshot: PodSnapshot, seconds: number): Diagnos
     .filter((e) => e.type === 'Warning')
     .sort((a, b) => eventTime(a) - eventTime(b))
   const last = warnings[warnings.length - 1]
+  // A container that runs but never gets ready usually says why in its log.
+  const stuck = (snapshot.pod?.status?.containerStatuses ?? []).find((c) => c.state?.running && !c.ready)
   return {
+    logsOf: stuck ? { container: stuck.name, previous: false } : undefined,
     message: `not ready after ${seconds}s, still ${PHASE_TEXT[phase]}${detail ? ` (${firstLine(detail)})` : ''}${last ? `; last warning: ${last.reason}: ${firstLine(last.message)}` : ''}`,
     hint: phase === 'pulling-image' ? 'Big images take a while the first time: retry with a longer --timeout.' : 'Retry with a longer --timeout, or look at the pod\'s events.',
     fatal: true,

@@ -9,7 +9,7 @@ import { ExitCode, UserError } from '../errors.ts'
 
 /** Events and the PVC are polled (the pod itself is watched): they change rarely. */
 const POLL_MS = 3000
-const LOG_LINES = 20
+const LOG_LINES = 15
 
 export interface ReadyWaitOptions {
   pod: string
