@@ -69,6 +69,8 @@ choose_cluster() {
   fi
   [[ $forced == minikube ]] && { echo "test.sh: minikube is not installed" >&2; exit 1; }
   log "bringing up the local cluster (scripts/local-cluster)"
+  # From a clean slate: a previous run may have been killed without its teardown.
+  scripts/local-cluster/cluster.sh down >&2
   KUBECONFIG=$(scripts/local-cluster/cluster.sh up)
   export KUBECONFIG
   cluster_kind=local
@@ -81,6 +83,8 @@ kubeconfig_answers() {
 
 # The image the pod runs: the offline test image unless TRAMPOLINE_TEST_IMAGE names one.
 test_image=${TRAMPOLINE_TEST_IMAGE:-localhost/trampoline:test}
+# Small requests: two instances must fit on a 2-core test node at once.
+pod_options=(--image "$test_image" --pull-policy Never --cpu 250m --memory 512Mi:4Gi)
 provide_image() {
   [[ -n ${TRAMPOLINE_TEST_IMAGE:-} ]] && return
   log "building the offline test image"
@@ -106,8 +110,16 @@ run_e2e() {
   namespace=${TRAMPOLINE_TEST_NAMESPACE:-default}
   export XDG_STATE_HOME=$work/state
   local common=(--name "$instance" -n "$namespace")
-  # Whatever happens, leave nothing behind in the cluster.
-  trap 'tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true; tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  # Whatever happens, leave nothing behind in the cluster (nor the local cluster itself).
+  e2e_cleanup() {
+    tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
+    tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true
+    rm -rf "$work"
+    if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-} ]]; then
+      scripts/local-cluster/cluster.sh down >&2 || true
+    fi
+  }
+  trap 'cd "$root"; e2e_cleanup' EXIT
 
   # A project to push: the test derivations in a fresh git repository.
   local project=$work/project
@@ -120,9 +132,9 @@ run_e2e() {
 
   log "setup"
   local out
-  out=$(tramp setup "${common[@]}" --image "$test_image" --pull-policy Never --idle-timeout 0 --json)
+  out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
   check "setup reports a running pod" test "$(json_field phase <<<"$out")" = Running
-  out=$(tramp setup "${common[@]}" --image "$test_image" --pull-policy Never --idle-timeout 0 --json)
+  out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
   check "second setup reuses the pod" test "$(json_field reused <<<"$out")" = true
 
   log "push-tarball"
@@ -226,14 +238,14 @@ pod_deleted_under_command() {
   wait "$pid" || code=$?
   check "command in a deleted pod fails (got $code)" test "$code" -ne 0
   check "and says what happened" grep -qi 'pod' "$work/lost.err"
-  tramp setup "$@" --image "$test_image" --pull-policy Never --idle-timeout 0 --quiet >/dev/null
+  tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null
 }
 
 # Idle shutdown after the configured time, and never during a build.
 idle_shutdown() {
   local work=$1 namespace=$2 name=$3
   local args=(--name "$name" -n "$namespace")
-  tramp setup "${args[@]}" --image "$test_image" --pull-policy Never --idle-timeout 20s --quiet >/dev/null
+  tramp setup "${args[@]}" "${pod_options[@]}" --idle-timeout 20s --quiet >/dev/null
   tramp push-tarball "${args[@]}" --quiet >/dev/null
   local started=$SECONDS
   # A 50 s build outlives the 20 s idle timeout: the pod must stay until it is done.
