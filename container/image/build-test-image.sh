@@ -107,6 +107,9 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 # sshd's privilege-separation directory (unused by the non-root sshd, checked anyway).
 install -d -m 0755 "$ROOT/run/sshd"
 test -x "$ROOT/bin/busybox" || { log "static busybox missing at /bin/busybox"; exit 1; }
+# The same binary alone in a real directory: `builtins.path { path = /opt/busybox; }`
+# imports it so that it runs as .../busybox (busybox dispatches on its own name).
+install -D -m 0755 "$ROOT/bin/busybox" "$ROOT/opt/busybox/busybox"
 echo trampoline > "$ROOT/etc/hostname"
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/log/*.log \
   "$ROOT"/var/cache/debconf/*-old

@@ -104,9 +104,21 @@ pkgs.dockerTools.buildLayeredImageWithNixDb {
   maxLayers = 100;
 
   extraCommands = ''
+    # Directories only one package provides may arrive as symlinks into the store;
+    # make the ones we add to real directories.
+    for dir in bin opt; do
+      if [ -L "$dir" ]; then
+        target=$(readlink -f "$dir"); rm "$dir"; mkdir "$dir"
+        for f in "$target"/*; do ln -s "$f" "$dir/"; done
+      fi
+    done
     mkdir -p usr/bin tmp var/empty root run/trampoline run/sshd workspace home/trampoline
     ln -sfn /bin/env usr/bin/env
     ln -sfn /bin/bash bin/sh
+    # The static busybox again, alone in a real directory: offline test builds import
+    # /opt/busybox with builtins.path and run it as .../busybox.
+    mkdir -p opt/busybox
+    cp ${pkgs.pkgsStatic.busybox}/bin/busybox opt/busybox/busybox
     chmod 1777 tmp
     mkdir -p nix/var/nix/gcroots/per-user nix/var/nix/profiles/per-user nix/var/nix/daemon-socket
     chmod 1777 nix/var/nix/gcroots/per-user nix/var/nix/profiles/per-user

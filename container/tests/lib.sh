@@ -1,0 +1,141 @@
+# Helpers for container/tests/run.sh (sourced inside the test's own mount + network
+# namespaces). A "pod" here is this namespace: /nix, /workspace, /home/trampoline,
+# /run/trampoline, /opt/trampoline and /etc/trampoline/ssh are mounts private to it.
+# Each "container" is a PID namespace of its own (unshare --pid), like in Kubernetes,
+# and an "exec" enters it from outside (nsenter), so its parent pid inside is 0.
+
+PASSED=0 FAILED=0
+USER_ENV=(HOME=/home/trampoline USER=trampoline LOGNAME=trampoline
+  PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin NIX_REMOTE=daemon NIX_CONF_DIR=/opt/trampoline)
+AS_USER=(setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
+
+log() { echo "    $*" >&2; }
+pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL: $1"; FAILED=$((FAILED + 1)); }
+
+# check NAME FUNCTION [ARGS...]: run one test function, its output kept for failures.
+check() {
+  local name=$1 out=$T/logs/check-$((PASSED + FAILED)).log
+  shift
+  if ( set -euo pipefail; "$@" ) >"$out" 2>&1; then
+    pass "$name"
+  else
+    fail "$name"
+    tail -n 25 "$out" | sed 's/^/    | /'
+  fi
+}
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds; false after SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+not() { ! "$@"; }
+
+# The host pid of a container's PID 1 (the child of its unshare process).
+init_pid() {
+  local children
+  children=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true)
+  echo "${children%% *}"
+}
+
+has_init() { [ -n "$(init_pid "$1")" ]; }
+
+# running PID: alive and not a zombie waiting to be reaped.
+running() {
+  local stat
+  { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
+# descendants PID: every process below PID (host pids), deepest last.
+descendants() {
+  local child
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
+# kill_tree PID: SIGKILL PID and everything below it (processes this test started).
+kill_tree() {
+  local pids
+  pids="$1 $(descendants "$1")"
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+}
+
+# start_daemon: the nix-daemon container, running entrypoint-daemon.sh as its PID 1.
+start_daemon() {
+  rm -f "$T/term-daemon"; install -m 0644 /dev/null "$T/term-daemon"
+  unshare --pid --fork --mount-proc env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin \
+    NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" \
+    /opt/trampoline/entrypoint-daemon.sh >>"$T/logs/daemon.log" 2>&1 &
+  DAEMON=$!
+  wait_for 20 has_init "$DAEMON"
+  DAEMON_INIT=$(init_pid "$DAEMON")
+}
+
+daemon_exec() {
+  nsenter --target "$DAEMON_INIT" --pid --mount -- env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin NIX_CONF_DIR=/opt/trampoline "$@"
+}
+
+# The readiness probe of k8s-pod.yaml's nix-daemon container, run the same way.
+daemon_ready() {
+  daemon_exec nix --extra-experimental-features nix-command store ping --store daemon
+}
+
+# start_user TIMEOUT: the user container (UID 1000, no capabilities) with
+# entrypoint-user.sh as PID 1 and the given idle timeout.
+start_user() {
+  # The kubelet provides /dev/termination-log as a file the container may write.
+  rm -f "$T/term-user"; install -m 0644 -o 1000 -g 1000 /dev/null "$T/term-user"
+  unshare --pid --fork --mount-proc "${AS_USER[@]}" env -i "${USER_ENV[@]}" \
+    TRAMPOLINE_IDLE_TIMEOUT="$1" TRAMPOLINE_MONITOR_INTERVAL=1 TRAMPOLINE_DAEMON_WAIT=60 \
+    TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
+    /opt/trampoline/entrypoint-user.sh >>"$T/logs/user.log" 2>&1 &
+  USER_CTR=$!
+  wait_for 20 has_init "$USER_CTR"
+  USER_INIT=$(init_pid "$USER_CTR")
+}
+
+# user_exec CMD...: like `kubectl exec` into the user container, as UID 1000.
+user_exec() {
+  nsenter --target "$USER_INIT" --pid --mount -- "${AS_USER[@]}" env -i "${USER_ENV[@]}" "$@"
+}
+
+# The user container's readiness probe (tcpSocket 2222).
+sshd_ready() { (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null; }
+
+# stop_container PID: end a container (its PID 1 and so its namespace), bounded.
+stop_container() {
+  local pid=$1 init
+  [ -n "$pid" ] && running "$pid" || { [ -z "$pid" ] || wait "$pid" 2>/dev/null; return 0; }
+  init=$(init_pid "$pid")
+  [ -n "$init" ] && kill -TERM "$init" 2>/dev/null
+  wait_for 10 not running "$pid" || { [ -n "$init" ] && kill -KILL "$init" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; }
+  wait "$pid" 2>/dev/null || true
+}
+
+# ssh to the user container's sshd with a pinned host key and the given identity.
+pod_ssh() {
+  local key=$1
+  shift
+  ssh -F /dev/null -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes \
+    -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
+    -o ConnectTimeout=10 -o LogLevel=ERROR -p 2222 trampoline@127.0.0.1 "$@"
+}
+
+# monitor_check: the monitor's decision as seen from an exec in the user container.
+monitor_check() {
+  user_exec env TRAMPOLINE_IDLE_TIMEOUT="${1:-1800}" /opt/trampoline/shutdown-monitor.sh --check
+}
+
+# json_get JSON EXPR: evaluate a python expression on the parsed JSON (as `d`).
+json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }

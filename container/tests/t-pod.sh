@@ -1,0 +1,366 @@
+# The running pod: nix-daemon and user containers from their entrypoints, builds, sshd,
+# ssh-ng copies, pushes, maintenance, and the idle monitor down to an idle shutdown.
+# Sourced by run.sh after t-store-init.sh (so /nix is the initialised volume).
+
+IMG_P2=$(cat "$T/img-p2" 2>/dev/null || echo /nonexistent)
+ROOTS=/nix/var/nix/gcroots/trampoline
+
+# --- nix-daemon container -------------------------------------------------------------
+start_daemon
+t_daemon_ready() {
+  wait_for 60 daemon_ready || { cat "$T/logs/daemon.log"; return 1; }
+  [ -S /nix/var/nix/daemon-socket/socket ]
+  [ "$(stat -c %a /nix/var/nix/daemon-socket)" = 755 ]
+}
+check "nix-daemon: entrypoint-daemon.sh serves the volume's store; its readiness probe answers" t_daemon_ready
+
+# --- user container (idle timeout long enough not to interfere) ------------------------
+start_user 1800
+t_user_ready() {
+  wait_for 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }
+  grep -q 'nix-daemon answers' "$T/logs/user.log"
+  [ "$(stat -c '%a %u' /run/trampoline/sshd)" = "700 1000" ]
+  [ "$(stat -c '%a %u' /run/trampoline/sshd/ssh_host_ed25519_key)" = "600 1000" ]
+  [ "$(stat -c '%a %u' /run/trampoline/sshd/authorized_keys)" = "600 1000" ]
+  # The pinned key from the Secret, not one made up in the pod.
+  cmp /run/trampoline/sshd/ssh_host_ed25519_key /etc/trampoline/ssh/ssh_host_ed25519_key
+  [ "$(ls /run/trampoline/sshd | tr '\n' ' ')" = "authorized_keys ssh_host_ed25519_key ssh_host_ed25519_key.pub sshd.pid " ]
+}
+check "user: entrypoint-user.sh waits for the daemon, copies the Secret's keys into private files, sshd ready on 2222" t_user_ready
+
+t_registered() { user_exec nix-store --check-validity "$IMG_P1" "$IMG_P2"; }
+check "store: the image's store paths copied by store-init are valid to the daemon" t_registered
+
+t_build() {
+  local out
+  out=$(cd / && user_exec nix-build "$T/hello.nix" --out-link "$ROOTS/hello")
+  [[ $out == /nix/store/*-hello-trampoline ]]
+  [ "$(readlink "$ROOTS/hello")" = "$out" ]
+  [ "$(user_exec "$ROOTS/hello/bin/hello")" = "Hello from trampoline" ]
+  [ "$(cat "$out/build-dir")" = /build ] || { echo "not sandboxed: built in $(cat "$out/build-dir")"; return 1; }
+  [ "$(cat "$out/network")" = no ]
+  [ "$(stat -c %U "$out")" = root ]
+}
+check "build: UID 1000 builds hello.nix offline through the daemon, sandboxed, rooted under gcroots/trampoline" t_build
+
+# --- sshd -----------------------------------------------------------------------------
+t_ssh_pinned() {
+  local out
+  out=$(pod_ssh "$T/keys/client" 'echo "$(id -u) $(id -g) $NIX_REMOTE $HOME"; command -v nix-daemon; nix --version')
+  echo "$out"
+  [ "$(sed -n 1p <<<"$out")" = "1000 1000 daemon /home/trampoline" ]
+  [[ $(sed -n 2p <<<"$out") == */nix-daemon ]]
+  [[ $(sed -n 3p <<<"$out") == nix* ]]
+  # Non-interactive session commands reach the daemon.
+  [ "$(pod_ssh "$T/keys/client" "nix-store --check-validity $ROOTS/hello && echo ok")" = ok ]
+}
+check "ssh: the pinned host key and the authorized key log in as trampoline; nix on PATH with NIX_REMOTE=daemon" t_ssh_pinned
+
+t_ssh_rejects() {
+  ! pod_ssh "$T/keys/other" true 2>"$T/logs/ssh-other"
+  grep -q 'Permission denied' "$T/logs/ssh-other"
+  ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" \
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 root@127.0.0.1 true 2>/dev/null
+  ! ssh -F /dev/null -o PubkeyAuthentication=no -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=yes \
+    -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
+    -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-password"
+  grep -q 'Permission denied (publickey)' "$T/logs/ssh-password"
+  # A client pinning a different host key refuses the server.
+  ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts.wrong" \
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-wrong-host"
+  grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$T/logs/ssh-wrong-host"
+}
+check "ssh: another key, root, passwords and a client pinning another host key are all refused" t_ssh_rejects
+
+t_ssh_ng() {
+  local path
+  mkdir -p "$T/cstore" "$T/to-pod"
+  echo "copied over ssh-ng $RANDOM" > "$T/to-pod/file"
+  path=$(client_nix nix-store --store "$T/cstore" --add "$T/to-pod")
+  client_nix nix store ping --store ssh-ng://pod
+  client_nix nix copy --no-check-sigs --from "$T/cstore" --to ssh-ng://pod "$path"
+  user_exec nix-store --check-validity "$path"
+  # And back: a build result from the pod into a local store (copy-closure --from).
+  client_nix nix copy --no-check-sigs --from ssh-ng://pod --to "$T/cstore" "$(readlink "$ROOTS/hello")"
+  [ -e "$T/cstore$(readlink "$ROOTS/hello")/bin/hello" ]
+}
+check "ssh-ng: nix store ping, nix copy --to and --from the pod over sshd (nix-daemon --stdio)" t_ssh_ng
+
+# --- push-receive ---------------------------------------------------------------------
+git init -q "$T/repo"
+git -C "$T/repo" config user.email t@example.invalid
+git -C "$T/repo" config user.name test
+push_commit() { # push_commit N: a new commit, its tree id in TREE and tar in $T/tree-N.tar
+  mkdir -p "$T/repo/sub"
+  echo "version $1" > "$T/repo/README"
+  for i in $(seq 1 40); do echo "$1 $i" > "$T/repo/sub/file$i"; done
+  git -C "$T/repo" add -A && git -C "$T/repo" commit -qm "v$1"
+  git -C "$T/repo" archive --format=tar HEAD > "$T/tree-$1.tar"
+  git -C "$T/repo" rev-parse 'HEAD^{tree}'
+}
+push() { user_exec /opt/trampoline/push-receive.sh "$@"; }
+TREE1=$(push_commit 1)
+TREE2=$(push_commit 2)
+TREE3=$(push_commit 3)
+
+t_push_good() {
+  local out
+  out=$(push "$TREE1" < "$T/tree-1.tar" 2>&1)
+  [ -z "$out" ] || { echo "printed: $out"; return 1; }
+  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE1" ]
+  [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ]
+  [ "$(stat -c %u /workspace/src/README)" = 1000 ]
+  [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ]
+  push "$TREE2" < "$T/tree-2.tar"
+  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
+  [ "$(ls /workspace/.trees)" = "$TREE2" ]
+}
+check "push: a tar becomes /workspace/src -> .trees/<id> (symlink swapped, old tree removed, push recorded)" t_push_good
+
+t_push_cut_short() {
+  local cut
+  # Cut exactly between two members: GNU tar alone would call that a complete archive.
+  cut=$(python3 -c 'import sys,tarfile; print(tarfile.open(sys.argv[1]).getmembers()[-1].offset)' "$T/tree-3.tar")
+  ! head -c "$cut" "$T/tree-3.tar" | push "$TREE3" 2>"$T/logs/push-cut"
+  grep -q 'end-of-archive' "$T/logs/push-cut"
+  ! head -c $((cut + 700)) "$T/tree-3.tar" | push "$TREE3" 2>"$T/logs/push-cut2"
+  grep -q 'corrupt or was cut short' "$T/logs/push-cut2"
+  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
+  [ ! -e "/workspace/.trees/$TREE3.partial" ] && [ ! -e "/workspace/.trees/$TREE3" ]
+}
+check "push: a stream cut short (between members or inside one) fails clearly; src untouched" t_push_cut_short
+
+t_push_corrupt() {
+  ! head -c 20000 /dev/urandom | push "$TREE3" 2>"$T/logs/push-corrupt"
+  grep -q 'corrupt' "$T/logs/push-corrupt"
+  ! push '../etc' < "$T/tree-3.tar" 2>"$T/logs/push-badid"
+  grep -q usage "$T/logs/push-badid"
+  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ]
+}
+check "push: random bytes and a bad tree id fail with a message; src untouched" t_push_corrupt
+
+t_push_killed() {
+  local producer pusher n=0
+  rm -f "$T/push.fifo" && mkfifo "$T/push.fifo"
+  (head -c 16384 "$T/tree-3.tar"; exec sleep 60) > "$T/push.fifo" &
+  producer=$!
+  push "$TREE3" < "$T/push.fifo" >"$T/logs/push-killed" 2>&1 &
+  pusher=$!
+  wait_for 30 [ -e "/workspace/.trees/$TREE3.partial/sub/file1" ]
+  kill_tree "$pusher"
+  kill_tree "$producer"
+  wait "$pusher" "$producer" 2>/dev/null || true
+  [ -d "/workspace/.trees/$TREE3.partial" ]
+  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
+  # The next push cleans the leftover.
+  push "$TREE3" < "$T/tree-3.tar"
+  [ "$(cat /workspace/src/README)" = "version 3" ] && [ ! -e "/workspace/.trees/$TREE3.partial" ]
+  [ "$(ls -A /workspace/.trees | grep -v '^\.lock$')" = "$TREE3" ]
+}
+check "push: killed mid-stream leaves the previous src; the next push removes the partial tree" t_push_killed
+
+# --- maintenance ----------------------------------------------------------------------
+t_maintenance() {
+  local garbage dupa dupb out before after freed
+  head -c 4000000 /dev/urandom > "$T/garbage.bin"
+  mkdir -p "$T/dup-a" "$T/dup-b"
+  head -c 1000000 /dev/urandom > "$T/dup-a/blob"
+  cp "$T/dup-a/blob" "$T/dup-b/blob"
+  chmod -R a+rX "$T/garbage.bin" "$T/dup-a" "$T/dup-b"
+  garbage=$(user_exec nix-store --add "$T/garbage.bin")
+  dupa=$(user_exec nix-store --add "$T/dup-a")
+  dupb=$(user_exec nix-store --add "$T/dup-b")
+  user_exec ln -sfn "$dupa" "$ROOTS/dup-a"
+  user_exec ln -sfn "$dupb" "$ROOTS/dup-b"
+  [ "$(stat -c %i "$dupa/blob")" != "$(stat -c %i "$dupb/blob")" ]
+  # GC alone first: optimise adds its .links directory, which costs some bytes back.
+  out=$(user_exec /opt/trampoline/maintenance.sh --no-optimise 2>"$T/logs/maintenance.err")
+  echo "$out"
+  [ "$(wc -l <<<"$out")" = 1 ]
+  before=$(json_get "$out" 'd["before"]') after=$(json_get "$out" 'd["after"]') freed=$(json_get "$out" 'd["freed"]')
+  [ "$freed" = $((before - after)) ] && [ "$after" -gt 0 ]
+  [ "$freed" -ge 4000000 ] || { echo "freed only $freed"; return 1; }
+  ! user_exec nix-store --check-validity "$garbage" 2>/dev/null
+  [ ! -e "$garbage" ]
+  user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P1"
+  [ "$(cat /workspace/src/README)" = "version 3" ]
+  out=$(user_exec /opt/trampoline/maintenance.sh 2>>"$T/logs/maintenance.err")
+  echo "$out"
+  [ "$(wc -l <<<"$out")" = 1 ]
+  json_get "$out" 'd["freed"] == max(0, d["before"] - d["after"])' | grep -qx True
+  # optimise hard-linked the identical files
+  [ "$(stat -c %i "$dupa/blob")" = "$(stat -c %i "$dupb/blob")" ]
+}
+check "maintenance: GC frees unrooted paths, keeps rooted results and the image, optimises; one JSON line" t_maintenance
+
+# --- idle monitor decisions (--check) -------------------------------------------------
+# A run dir of our own for the timestamps (the live monitor keeps touching the real one);
+# the sshd listener and monitor pids come from the live one.
+mkdir -p "$T/rundir/sshd"
+chmod -R 0755 "$T/rundir"
+cp /run/trampoline/sshd/sshd.pid "$T/rundir/sshd/sshd.pid"
+cp /run/trampoline/monitor.pid "$T/rundir/monitor.pid"
+decide() { # decide TIMEOUT: the decision, timestamps from $T/rundir
+  user_exec env TRAMPOLINE_RUN_DIR="$T/rundir" TRAMPOLINE_IDLE_TIMEOUT="$1" /opt/trampoline/shutdown-monitor.sh --check
+}
+ago() { touch -d "@$(( $(date +%s) - $2 ))" "$1"; }
+# Activity entries of the live container, seen from an exec.
+active_entries() { json_get "$(decide 1800)" '"\n".join(d["active"])'; }
+no_activity() { [ -z "$(active_entries)" ]; }
+has_active() { active_entries | grep -q "$1"; }
+
+t_decide_idle() {
+  local d
+  wait_for 20 no_activity || { active_entries; return 1; }
+  ago "$T/rundir/last-active" 100
+  rm -f "$T/rundir/last-push"
+  d=$(decide 50); echo "$d"
+  json_get "$d" 'd["idle"] is True and 100 <= d["idleSeconds"] <= 130 and d["active"] == [] and d["timeout"] == 50 and d["lastPush"] is None' | grep -qx True
+  d=$(decide 0); echo "$d"
+  json_get "$d" 'd["idle"] is False and d["idleSeconds"] >= 100' | grep -qx True
+  d=$(decide 1800)
+  json_get "$d" 'd["idle"] is False' | grep -qx True
+}
+check "monitor: no activity past the timeout is idle; timeout 0 never is; below it is not" t_decide_idle
+
+t_decide_push() {
+  local d
+  ago "$T/rundir/last-active" 100
+  ago "$T/rundir/last-push" 10
+  d=$(decide 50); echo "$d"
+  json_get "$d" 'd["idle"] is False and 10 <= d["idleSeconds"] <= 40 and isinstance(d["lastPush"], int)' | grep -qx True
+  rm -f "$T/rundir/last-push"
+}
+check "monitor: a push within the timeout keeps the pod" t_decide_push
+
+t_decide_exec() {
+  local session d
+  ago "$T/rundir/last-active" 100
+  user_exec sleep 30 &
+  session=$!
+  wait_for 20 has_active '^exec .*sleep 30' || true
+  d=$(decide 50); echo "$d"
+  kill_tree "$session"; wait "$session" 2>/dev/null || true
+  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and any(a.startswith("exec ") and "sleep 30" in a for a in d["active"])' | grep -qx True
+  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+}
+check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
+
+t_decide_ssh() {
+  local session d
+  ago "$T/rundir/last-active" 100
+  # `cat` ends when the connection does (a `sleep` would outlive it as an orphan,
+  # which the monitor rightly counts).
+  (sleep 30 | pod_ssh "$T/keys/client" 'cat >/dev/null') &
+  session=$!
+  wait_for 20 has_active '^ssh ' || true
+  d=$(decide 50); echo "$d"
+  kill_tree "$session"; wait "$session" 2>/dev/null || true
+  json_get "$d" 'd["idle"] is False and any(a.startswith("ssh ") for a in d["active"]) and not any(a.startswith("process ") for a in d["active"])' | grep -qx True
+  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+}
+check "monitor: an open SSH session is activity (the sshd listener itself is not)" t_decide_ssh
+
+t_decide_orphan() {
+  local d pid
+  ago "$T/rundir/last-active" 100
+  user_exec bash -c 'setsid sleep 40 </dev/null >/dev/null 2>&1 & exit 0'
+  d=$(decide 50); echo "$d"
+  pid=$(json_get "$d" '[a.split()[1].rstrip(":") for a in d["active"] if a.startswith("process ")][0]')
+  user_exec kill "$pid"
+  json_get "$d" 'd["idle"] is False and any(a.startswith("process ") and "sleep 40" in a for a in d["active"])' | grep -qx True
+  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+}
+check "monitor: a process left running by a finished session (re-parented to PID 1) is activity" t_decide_orphan
+
+t_decide_preauth() {
+  local holder d
+  wait_for 20 no_activity || { active_entries; return 1; }
+  # An unauthenticated connection (like the readiness probe's) is no session.
+  (exec 5<>/dev/tcp/127.0.0.1/2222; sleep 8) &
+  holder=$!
+  sleep 1
+  user_exec ps -eo pid,ppid,args >&2 || true
+  d=$(decide 1800); echo "$d"
+  kill_tree "$holder"; wait "$holder" 2>/dev/null || true
+  json_get "$d" 'd["active"] == []' | grep -qx True
+}
+check "monitor: a connection still authenticating does not count as a session" t_decide_preauth
+
+t_monitor_json() {
+  local j
+  j=$(cat /run/trampoline/monitor.json); echo "$j"
+  json_get "$j" 'd["timeout"] == 1800 and d["idle"] is False and isinstance(d["idleSeconds"], int) and isinstance(d["active"], list)' | grep -qx True
+  [ $(( $(date +%s) - $(json_get "$j" 'd["checkedAt"]') )) -lt 15 ]
+}
+check "monitor: the running monitor keeps /run/trampoline/monitor.json current" t_monitor_json
+
+# --- the whole lifecycle with a short timeout ------------------------------------------
+stop_container "$USER_CTR"
+rm -f /run/trampoline/last-push
+start_user 3
+wait_for 90 sshd_ready || cat "$T/logs/user.log"
+t0=$SECONDS
+(cd / && user_exec nix-build "$T/slow.nix" --argstr seconds 8 --argstr salt "$RANDOM" --no-out-link) >"$T/logs/slow-build" 2>&1 &
+BUILD=$!
+sleep 2
+pod_ssh "$T/keys/client" 'sleep 10' >"$T/logs/ssh-session" 2>&1 &
+SESSION=$!
+sleep 3
+ALIVE_DURING_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+cp /run/trampoline/monitor.json "$T/monitor-during-build.json" 2>/dev/null || true
+set +e
+wait "$BUILD"; BUILD_STATUS=$?
+set -e
+ALIVE_AFTER_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+cp /run/trampoline/monitor.json "$T/monitor-after-build.json" 2>/dev/null || true
+wait_for 30 not running "$SESSION" || kill_tree "$SESSION"
+wait "$SESSION" 2>/dev/null || true
+SESSION_END=$SECONDS
+wait_for 40 not running "$USER_CTR" || true
+set +e
+if running "$USER_CTR"; then USER_STATUS=running; else wait "$USER_CTR"; USER_STATUS=$?; fi
+USER_END=$SECONDS
+wait_for 20 not running "$DAEMON" || true
+if running "$DAEMON"; then DAEMON_STATUS=running; else wait "$DAEMON"; DAEMON_STATUS=$?; fi
+set -e
+log "build ${BUILD_STATUS}, session ended at +$((SESSION_END - t0))s, user container ended at +$((USER_END - t0))s"
+
+t_busy_not_stopped() {
+  cat "$T/monitor-during-build.json" "$T/monitor-after-build.json"
+  [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ]
+  [ "$BUILD_STATUS" = 0 ] || { cat "$T/logs/slow-build"; return 1; }
+  json_get "$(cat "$T/monitor-during-build.json")" 'd["idle"] is False and any(a.startswith("exec ") for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+  json_get "$(cat "$T/monitor-after-build.json")" 'any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+}
+check "lifecycle: with a 3s timeout the pod stays up through an 8s build and a 10s SSH session" t_busy_not_stopped
+
+t_idle_shutdown() {
+  [ "$USER_STATUS" = 0 ] || { echo "user container: $USER_STATUS"; tail -n 20 "$T/logs/user.log"; return 1; }
+  # Not before the timeout (counted from the last sample that saw the session).
+  [ $((USER_END - SESSION_END)) -ge 1 ] || { echo "stopped $((USER_END - SESSION_END))s after the last session"; return 1; }
+  [ "$(sed -n "s/^idle: no activity for \([0-9]*\)s.*/\1/p" /run/trampoline/shutdown)" -ge 3 ]
+  grep -q '^idle: no activity for [0-9]*s (timeout 3s)$' /run/trampoline/shutdown
+  grep -q '^idle: ' "$T/term-user"
+  json_get "$(cat /run/trampoline/monitor.json)" 'd["idle"] is True' | grep -qx True
+  grep -q '^entrypoint-user: stopped: idle: ' "$T/logs/user.log"
+}
+check "lifecycle: idle after the last session, the user container exits 0 with 'idle: <reason>'" t_idle_shutdown
+
+t_daemon_exits() {
+  [ "$DAEMON_STATUS" = 0 ] || { echo "nix-daemon container: $DAEMON_STATUS"; tail -n 20 "$T/logs/daemon.log"; return 1; }
+  grep -q '^idle: no activity' "$T/term-daemon"
+}
+check "lifecycle: the nix-daemon container sees the request and exits 0 with 'idle: <reason>'" t_daemon_exits
+
+start_user 3
+wait_for 30 not running "$USER_CTR" || true
+set +e; if running "$USER_CTR"; then RESTART_STATUS=running; else wait "$USER_CTR"; RESTART_STATUS=$?; fi; set -e
+start_daemon
+wait_for 30 not running "$DAEMON" || true
+set +e; if running "$DAEMON"; then RESTART_D_STATUS=running; else wait "$DAEMON"; RESTART_D_STATUS=$?; fi; set -e
+t_stays_stopped() {
+  [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ]
+  grep -q '^idle: ' "$T/term-user" && grep -q '^idle: ' "$T/term-daemon"
+}
+check "lifecycle: containers restarted after the shutdown request stay stopped (exit 0)" t_stays_stopped

@@ -1,0 +1,55 @@
+# Static checks: syntax, the kustomize render against the pod contract, the Nix files.
+# Sourced by run.sh.
+
+t_syntax() {
+  local f
+  for f in "$CONTAINER"/*.sh "$CONTAINER"/image/*.sh "$HERE"/*.sh; do bash -n "$f"; done
+  for f in "$CONTAINER"/*.sh "$CONTAINER"/image/*.sh; do
+    head -n 1 "$f" | grep -qx '#!/usr/bin/env bash'
+    grep -q '^set -euo pipefail' "$f"
+  done
+}
+check "scripts: bash syntax, shebang and set -euo pipefail" t_syntax
+
+t_configmap_lists_all() {
+  local f
+  for f in "$CONTAINER"/*.sh "$CONTAINER"/nix.conf "$CONTAINER"/sshd_config; do
+    [[ " $CONFIGMAP_FILES " == *" ${f##*/} "* ]] || { echo "kustomization.yaml does not list ${f##*/}"; return 1; }
+  done
+}
+check "kustomization: the ConfigMap carries every container/*.sh, nix.conf and sshd_config" t_configmap_lists_all
+
+t_kustomize() {
+  kubectl kustomize "$CONTAINER" > "$T/render.yaml"
+  python3 "$HERE/check_manifest.py" "$T/render.yaml" "$CONTAINER"
+}
+check "kustomize render follows the pod contract (names, labels, mounts, security)" t_kustomize
+
+t_production_nix() {
+  nix-instantiate --parse "$CONTAINER/image/production.nix" >/dev/null
+  grep -q 'buildLayeredImage' "$CONTAINER/image/production.nix"
+}
+check "image/production.nix parses" t_production_nix
+
+t_nix_conf() {
+  local c=/opt/trampoline/nix.conf
+  grep -qx 'experimental-features = nix-command flakes' $c
+  grep -qx 'trusted-users = root trampoline' $c
+  grep -qx 'build-users-group = nixbld' $c
+  grep -qx 'sandbox = true' $c
+  grep -qx 'substituters =' $c
+  NIX_CONF_DIR=/opt/trampoline nix --extra-experimental-features nix-command show-config 2>&1 | tee "$T/logs/show-config" | grep -qx 'sandbox = true'
+  ! grep -i 'unknown setting' "$T/logs/show-config"
+}
+check "nix.conf: features, trusted user, sandbox, no substituters; Nix accepts every setting" t_nix_conf
+
+t_sshd_config() {
+  sed "s|^HostKey .*|HostKey $T/keys/host|" /opt/trampoline/sshd_config > "$T/sshd_config.T"
+  /usr/sbin/sshd -T -f "$T/sshd_config.T" > "$T/logs/sshd-T" 2>&1 || { cat "$T/logs/sshd-T"; return 1; }
+  grep -qx 'port 2222' "$T/logs/sshd-T"
+  grep -qx 'passwordauthentication no' "$T/logs/sshd-T"
+  grep -qx 'permitrootlogin no' "$T/logs/sshd-T"
+  grep -qx 'authenticationmethods publickey' "$T/logs/sshd-T"
+  grep -q '^setenv .*NIX_REMOTE=daemon' "$T/logs/sshd-T"
+}
+check "sshd_config: port 2222, public keys only, no root, NIX_REMOTE=daemon for sessions" t_sshd_config
