@@ -70,9 +70,14 @@ else
   log "store volume already initialised ($(cat "$MARKER")); added $missing store path(s) from the image"
 fi
 
-# The image's own GC roots (a Nix-built image roots its closure) follow the image.
+# The image's own GC roots (a Nix-built image roots its closure) and default profile
+# (first on the scripts' PATH) follow the image.
 if [ -d "$IMAGE_NIX/var/nix/gcroots" ]; then
   find "$IMAGE_NIX/var/nix/gcroots" -mindepth 1 -maxdepth 1 -type l -exec cp -af {} "$VOL/var/nix/gcroots/" \;
+fi
+if [ -L "$IMAGE_NIX/var/nix/profiles/default" ]; then
+  mkdir -p "$VOL/var/nix/profiles"
+  cp -af "$IMAGE_NIX/var/nix/profiles/default" "$VOL/var/nix/profiles/default"
 fi
 
 # Layout and ownership, every run (cheap, and repairs a hand-edited volume).

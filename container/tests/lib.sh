@@ -45,6 +45,9 @@ init_pid() {
 }
 
 has_init() { [ -n "$(init_pid "$1")" ]; }
+# started PID: its PID 1 is up, or the container already ended (a fast exit, e.g. a
+# restart after the shutdown request, may never be seen running).
+started() { has_init "$1" || ! running "$1"; }
 
 # running PID: alive and not a zombie waiting to be reaped.
 running() {
@@ -78,7 +81,7 @@ start_daemon() {
     NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" \
     /opt/trampoline/entrypoint-daemon.sh >>"$T/logs/daemon.log" 2>&1 &
   DAEMON=$!
-  wait_for 20 has_init "$DAEMON"
+  wait_for 20 started "$DAEMON"
   DAEMON_INIT=$(init_pid "$DAEMON")
 }
 
@@ -101,7 +104,7 @@ start_user() {
     TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
     /opt/trampoline/entrypoint-user.sh >>"$T/logs/user.log" 2>&1 &
   USER_CTR=$!
-  wait_for 20 has_init "$USER_CTR"
+  wait_for 20 started "$USER_CTR"
   USER_INIT=$(init_pid "$USER_CTR")
 }
 

@@ -182,7 +182,7 @@ t_maintenance() {
   [ "$freed" -ge 4000000 ] || { echo "freed only $freed"; return 1; }
   ! user_exec nix-store --check-validity "$garbage" 2>/dev/null
   [ ! -e "$garbage" ]
-  user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P1"
+  user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P2"
   [ "$(cat /workspace/src/README)" = "version 3" ]
   out=$(user_exec /opt/trampoline/maintenance.sh 2>>"$T/logs/maintenance.err")
   echo "$out"
@@ -191,7 +191,7 @@ t_maintenance() {
   # optimise hard-linked the identical files
   [ "$(stat -c %i "$dupa/blob")" = "$(stat -c %i "$dupb/blob")" ]
 }
-check "maintenance: GC frees unrooted paths, keeps rooted results and the image, optimises; one JSON line" t_maintenance
+check "maintenance: GC frees unrooted paths (the old image too), keeps rooted results and the current image, optimises; one JSON line" t_maintenance
 
 # --- idle monitor decisions (--check) -------------------------------------------------
 # A run dir of our own for the timestamps (the live monitor keeps touching the real one);

@@ -17,6 +17,8 @@ chgrp nixbld "$T/vol/nix" 2>/dev/null || true
 IMG_P1=$(client_nix nix-store --store "$T/img" --add "$T/payload")
 mkdir -p "$T/img/nix/var/nix/gcroots"
 ln -sfn "$IMG_P1" "$T/img/nix/var/nix/gcroots/trampoline-image"
+mkdir -p "$T/img/nix/var/nix/profiles"
+ln -sfn "$IMG_P1" "$T/img/nix/var/nix/profiles/default"
 chgrp nixbld "$T/img/nix/store" && chmod 1775 "$T/img/nix/store"
 mount --bind "$T/img/nix" /nix
 
@@ -105,11 +107,15 @@ t_upgrade() {
   echo "from a newer image" > "$T/payload2/new"
   IMG_P2=$(client_nix nix-store --store "$T/img" --add "$T/payload2")
   echo "$IMG_P2" > "$T/img-p2"
+  ln -sfn "$IMG_P2" "$T/img/nix/var/nix/gcroots/trampoline-image"
+  ln -sfn "$IMG_P2" "$T/img/nix/var/nix/profiles/default"
   store_init
+  [ "$(readlink /mnt/nix/var/nix/gcroots/trampoline-image)" = "$IMG_P2" ]
+  [ "$(readlink /mnt/nix/var/nix/profiles/default)" = "$IMG_P2" ]
   [ -e "/mnt/nix/store/${IMG_P2#/nix/store/}/new" ]
   ! ls -a /mnt/nix/store | grep -q trampoline-tmp
 }
-check "store-init: a newer image's store paths are added to an initialised volume" t_upgrade
+check "store-init: a newer image's store paths, GC root and default profile reach an initialised volume" t_upgrade
 
 umount /mnt/nix
 mount --bind "$T/vol/nix" /mnt/nix
