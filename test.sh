@@ -104,12 +104,12 @@ run_e2e() {
   log "end-to-end on the ${cluster_kind} cluster ($(kubectl config current-context 2>/dev/null || echo "KUBECONFIG=$KUBECONFIG"))"
   provide_image
 
-  local work instance namespace
+  # Globals, not locals: the EXIT trap runs after an aborted function has unwound.
   work=$(mktemp -d)
   instance=e2e-$$
   namespace=${TRAMPOLINE_TEST_NAMESPACE:-default}
   export XDG_STATE_HOME=$work/state
-  local common=(--name "$instance" -n "$namespace")
+  common=(--name "$instance" -n "$namespace")
   # Whatever happens, leave nothing behind in the cluster (nor the local cluster itself).
   e2e_cleanup() {
     tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
@@ -132,7 +132,8 @@ run_e2e() {
 
   log "setup"
   local out
-  out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
+  out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json) ||
+    { fail "setup (everything after it needs the pod)"; summary; exit 1; }
   check "setup reports a running pod" test "$(json_field phase <<<"$out")" = Running
   out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
   check "second setup reuses the pod" test "$(json_field reused <<<"$out")" = true

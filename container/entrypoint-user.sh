@@ -28,11 +28,17 @@ fi
 
 # 1. The daemon: `nix store ping` proves it answers, not just that a stale socket exists.
 log "waiting for the nix-daemon at $SOCKET (up to ${WAIT}s)"
-deadline=$((SECONDS + WAIT)) tries=0
-until [ -S "$SOCKET" ] && nix --extra-experimental-features nix-command store ping --store daemon >/dev/null 2>&1; do
-  [ "$SECONDS" -lt "$deadline" ] || fail "the nix-daemon did not answer on $SOCKET within ${WAIT}s (see the nix-daemon container's log)"
+deadline=$((SECONDS + WAIT)) tries=0 why=""
+daemon_answers() {
+  [ -S "$SOCKET" ] || { why="no socket yet"; return 1; }
+  why=$(nix --extra-experimental-features nix-command store ping --store daemon 2>&1 >/dev/null) && return 0
+  why=$(printf '%s' "$why" | tr -s '\n' ' ' | cut -c1-300)
+  return 1
+}
+until daemon_answers; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "the nix-daemon did not answer on $SOCKET within ${WAIT}s: $why (see the nix-daemon container's log)"
   tries=$((tries + 1))
-  [ $((tries % 10)) = 0 ] && log "still waiting for the nix-daemon socket $SOCKET ($((deadline - SECONDS))s left)"
+  [ $((tries % 10)) = 0 ] && log "still waiting for the nix-daemon at $SOCKET ($((deadline - SECONDS))s left): $why"
   sleep 1
 done
 log "nix-daemon answers"

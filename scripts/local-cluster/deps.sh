@@ -10,7 +10,7 @@ packages=(
   containernetworking-plugins # bridge, host-local, loopback in /usr/lib/cni
   iptables conntrack iproute2 # the fence around the pod network, the bridge
   util-linux mount            # unshare, mount (the kubelet's mount namespace)
-  umoci skopeo                # images without a registry
+  debootstrap umoci skopeo    # images without a registry
   busybox-static gcc libc6-dev # the pause image (static C) and the test image
   openssl curl ca-certificates # certificates; health checks
 )
