@@ -80,7 +80,11 @@ if [ -L "$IMAGE_NIX/var/nix/profiles/default" ]; then
   cp -af "$IMAGE_NIX/var/nix/profiles/default" "$VOL/var/nix/profiles/default"
 fi
 
-# Layout and ownership, every run (cheap, and repairs a hand-edited volume).
+# Layout and ownership, every run (cheap, and repairs a hand-edited volume). The kubelet
+# creates a missing subPath directory as 0750 root:root: UID 1000 must traverse /nix.
+chown 0:0 "$VOL"
+chmod 0755 "$VOL"
+install -d -m 0755 -o 0 -g 0 "$VOL/var" "$VOL/var/nix" "$VOL/var/log" "$VOL/var/log/nix"
 nixbld=$(getent group nixbld | cut -d: -f3 || true)
 chown "0:${nixbld:-0}" "$VOL/store"
 chmod 1775 "$VOL/store"

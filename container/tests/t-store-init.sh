@@ -13,7 +13,8 @@ for d in range(60):
         with open(f"{root}/d{d}/f{f}", "w") as fh:
             fh.write(f"payload {d} {f}\n" * 8)
 EOF
-chgrp nixbld "$T/vol/nix" 2>/dev/null || true
+# The kubelet creates a PVC's missing subPath directories as 0750 root:root.
+chmod 0750 "$T/vol/nix" "$T/vol/workspace" "$T/vol/home"
 IMG_P1=$(client_nix nix-store --store "$T/img" --add "$T/payload")
 mkdir -p "$T/img/nix/var/nix/gcroots"
 ln -sfn "$IMG_P1" "$T/img/nix/var/nix/gcroots/trampoline-image"
@@ -38,6 +39,8 @@ t_first_init() {
   [ -e "/mnt/nix/var/nix/db/db.sqlite" ]
   [ "$(readlink /mnt/nix/var/nix/gcroots/trampoline-image)" = "$IMG_P1" ]
   [ "$(stat -c '%a %U %G' /mnt/nix/store)" = "1775 root nixbld" ]
+  [ "$(stat -c '%a %u:%g' /mnt/nix)" = "755 0:0" ]
+  [ "$(stat -c '%a %u:%g' /mnt/nix/var/nix)" = "755 0:0" ]
   [ "$(stat -c '%a %u:%g' /mnt/nix/var/nix/gcroots/trampoline)" = "755 1000:1000" ]
   [ "$(stat -c '%a %u:%g' /mnt/nix/var/nix/daemon-socket)" = "755 0:0" ]
   [ "$(stat -c '%a' /mnt/nix/var/nix/gcroots/per-user)" = 1777 ]
