@@ -5,7 +5,7 @@ import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
-import { explainLostExec, requireRunningPod, userTarget } from './kube/pods.ts'
+import { explainLostExec, notReadyReason, readPod, requireRunningPod, userTarget } from './kube/pods.ts'
 
 /** Why exec could not even start: RBAC, a vanished pod, an unreachable API server. */
 export function explainExecOpen(error: unknown, context: CommandContext): Error {
@@ -42,13 +42,32 @@ async function execOpenError(error: unknown, context: CommandContext): Promise<E
   return explainExecOpen(error, context)
 }
 
-/** Run in the user container; resolves to the remote exit code, throws when there is none. */
+/**
+ * Run in the user container; resolves to the remote exit code, throws when there is none.
+ * A command killed by a signal while its pod was being deleted or stopped gets an error
+ * that says so, instead of a bare 137.
+ */
 export async function runInPod(context: CommandContext, options: ExecOptions): Promise<number> {
   const result = await exec(userTarget(context), options).catch(async (error) => {
     throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)
+  if (result.exitCode > 128) {
+    const gone = await podGoneReason(context)
+    if (gone) {
+      throw new UserError(`the command was killed (status ${result.exitCode}) because pod ${context.names.pod} cannot run it: ${gone}`, {
+        hint: `Run: trampoline setup --name ${context.names.instance}, then try again.`,
+        exitCode: ExitCode.notFound,
+      })
+    }
+  }
   return result.exitCode
+}
+
+/** Why the pod can no longer run commands (deleted, being deleted, stopped), if it cannot. */
+async function podGoneReason(context: CommandContext): Promise<string | undefined> {
+  const pod = await readPod(context).catch(() => undefined)
+  return pod ? notReadyReason(pod) : 'it was deleted'
 }
 
 /** A short command with small output, e.g. a probe. */

@@ -14,6 +14,7 @@ import { connectSsh, runSsh } from '../ssh/session.ts'
 interface SshArgs extends GlobalOptions {
   config?: boolean
   command?: string[]
+  '--'?: string[]
 }
 
 export const command: CommandModule<GlobalOptions, SshArgs> = {
@@ -23,6 +24,7 @@ export const command: CommandModule<GlobalOptions, SshArgs> = {
     yargs
       .positional('command', { type: 'string', array: true, describe: 'Command to run instead of a login shell' })
       .option('config', { type: 'boolean', describe: 'Print an ssh_config Host block (for ssh -F and NIX_SSHOPTS) and exit' })
+      .parserConfiguration({ 'populate--': true })
       .example('$0 ssh', 'interactive shell in the pod')
       .example('$0 ssh -- nix store ping', 'run one command')
       .example('$0 ssh --config > ~/.ssh/trampoline.conf', 'then: ssh -F ~/.ssh/trampoline.conf trampoline-<name>'),
@@ -47,7 +49,9 @@ export const command: CommandModule<GlobalOptions, SshArgs> = {
         exitCode: ExitCode.cluster,
       })
     })
-    const tty = process.stdin.isTTY === true && process.stdout.isTTY === true && !args.command?.length
+    // Like OpenSSH: the words after -- are joined into one remote command line.
+    const words = [...(args.command ?? []), ...(args['--'] ?? [])].map(String)
+    const tty = process.stdin.isTTY === true && process.stdout.isTTY === true && !words.length
     if (tty) process.stdin.setRawMode(true)
     const restore = () => {
       if (tty) process.stdin.setRawMode(false)
@@ -55,7 +59,7 @@ export const command: CommandModule<GlobalOptions, SshArgs> = {
     }
     onInterrupt(restore)
     try {
-      const joined = args.command?.length ? args.command.join(' ') : undefined
+      const joined = words.length ? words.join(' ') : undefined
       const result = await runSsh(client, joined, tty)
       if (result.exitCode !== 0) throw new RemoteExit(result.exitCode)
     } finally {

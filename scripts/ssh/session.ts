@@ -1,6 +1,7 @@
 // An SSH session to the pod with ssh2, riding a port-forward stream: no local port is
 // opened, and the host key must equal the pinned one or the connection is refused.
 import ssh2 from 'ssh2'
+import os from 'node:os'
 import type { Duplex } from 'node:stream'
 import { publicKeyBlob, SSH_USER } from './config.ts'
 
@@ -39,6 +40,12 @@ export function connectSsh(sock: Duplex, credentials: SshCredentials): Promise<s
   })
 }
 
+/** A shell's convention: 128 + the signal's number; 255 (ssh's own failure) if unknown. */
+export function exitCodeForSignal(signal: string | undefined): number {
+  const number = signal ? os.constants.signals[`SIG${signal}` as keyof typeof os.constants.signals] : undefined
+  return number ? 128 + number : 255
+}
+
 export interface RemoteCommandResult {
   exitCode: number
   signal?: string
@@ -59,7 +66,7 @@ export function runSsh(client: ssh2.Client, command: string | undefined, tty: bo
       if (tty) process.stdout.on('resize', onResize)
       let result: RemoteCommandResult = { exitCode: 255 }
       channel.on('exit', (code: number | null, signal?: string) => {
-        result = { exitCode: code ?? (signal ? 128 + 1 : 255), signal }
+        result = { exitCode: code ?? exitCodeForSignal(signal), signal }
       })
       channel.on('close', () => {
         if (tty) process.stdout.off('resize', onResize)
