@@ -52,8 +52,18 @@ run_container() {
 # --- cluster selection -------------------------------------------------------------
 
 cluster_kind=""
+local_cluster_kept=""
 choose_cluster() {
   local forced=${TRAMPOLINE_TEST_CLUSTER:-}
+  # Pointed at a local cluster that is already up (TRAMPOLINE_KEEP_CLUSTER=1 earlier):
+  # use it as it is, import into it, and leave it running.
+  local local_kubeconfig
+  if local_kubeconfig=$(scripts/local-cluster/cluster.sh kubeconfig 2>/dev/null) &&
+    [[ ${KUBECONFIG:-} == "$local_kubeconfig" && ( -z $forced || $forced == local ) ]] && kubeconfig_answers; then
+    cluster_kind=local
+    local_cluster_kept=1
+    return
+  fi
   if [[ -z $forced || $forced == kubeconfig ]] && [[ -n ${KUBECONFIG:-} || -f $HOME/.kube/config ]]; then
     if kubeconfig_answers; then
       cluster_kind=kubeconfig
@@ -115,7 +125,7 @@ run_e2e() {
     tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
     tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true
     rm -rf "$work"
-    if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-} ]]; then
+    if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]]; then
       scripts/local-cluster/cluster.sh down >&2 || true
     fi
   }
