@@ -185,14 +185,29 @@ run_e2e() {
   check "result closure copied into the local store" test -x "$result/bin/hello"
   check "result runs locally" test "$("$result/bin/hello")" = "Hello from trampoline"
 
+  log "copy-closure (to the pod)"
+  # A path only the local store has: a file with this run's content, added locally.
+  local payload local_path
+  payload=$work/payload-$$
+  echo "made on the laptop $$ $RANDOM" >"$payload"
+  local_path=$(nix-store --add "$payload")
+  check "local path is not in the pod yet" tramp shell "${common[@]}" -- sh -c '! nix-store --check-validity "$1" 2>/dev/null' _ "$local_path"
+  tramp copy-closure "${common[@]}" "$local_path" --quiet
+  check "copied path is valid in the pod's store with its content" \
+    test "$(tramp shell "${common[@]}" -- sh -c 'nix-store --check-validity "$1" && cat "$1"' _ "$local_path")" = "$(cat "$payload")"
+
   log "push-flake"
   out=$(tramp push-flake "${common[@]}" --json)
-  check "flake source is in the pod's store" tramp shell "${common[@]}" -- test -e "$(json_field path <<<"$out")"
+  local flake_source
+  flake_source=$(json_field path <<<"$out")
+  check "flake source is in the pod's store" tramp shell "${common[@]}" -- test -e "$flake_source"
 
   log "maintenance"
   out=$(tramp maintenance "${common[@]}" --json)
   check "maintenance reports sizes" test -n "$(json_field before <<<"$out")"
   check "maintenance keeps the build result" tramp shell "${common[@]}" -- test -x "$result/bin/hello"
+  check "maintenance keeps the copied path and the pushed flake" \
+    tramp shell "${common[@]}" -- nix-store --check-validity "$local_path" "$flake_source"
 
   log "failure paths"
   code=0

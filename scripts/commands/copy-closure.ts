@@ -6,6 +6,7 @@ import { requireRunningPod } from '../kube/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { nixCopyArgs, podStoreUrl, requireLocalNix, runNix, type StoreProtocol } from '../local-nix.ts'
 import { info } from '../log.ts'
+import { addRootsInPod, storePathOf } from '../gc-roots.ts'
 
 interface CopyArgs extends GlobalOptions {
   paths: string[]
@@ -34,6 +35,7 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
     const started = Date.now()
     await runNix(nixCopyArgs(direction, store, args.paths), files)
     const seconds = (Date.now() - started) / 1000
+    if (!args.from) await addRootsInPod(context, 'copied', args.paths.map((path) => storePathOf(path) ?? ''))
     printResult(context, { direction, store, paths: args.paths, seconds }, () => (args.quiet ? '' : `copied in ${seconds.toFixed(1)}s`))
   },
 }

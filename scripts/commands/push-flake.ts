@@ -5,6 +5,17 @@ import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../kube/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { NIX_FEATURES, podStoreUrl, requireLocalNix, runNix } from '../local-nix.ts'
+import { addRootsInPod } from '../gc-roots.ts'
+
+/** `nix flake archive --json`: the flake's source and, recursively, its inputs'. */
+interface ArchivedFlake {
+  path: string
+  inputs?: Record<string, ArchivedFlake>
+}
+
+export function archivedPaths(flake: ArchivedFlake): string[] {
+  return [flake.path, ...Object.values(flake.inputs ?? {}).flatMap(archivedPaths)]
+}
 
 interface PushFlakeArgs extends GlobalOptions {
   flake: string
@@ -21,8 +32,9 @@ export const command: CommandModule<GlobalOptions, PushFlakeArgs> = {
     const files = writeSshFiles(context, args)
     const store = podStoreUrl(files)
     const output = await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', store, args.flake], files, { capture: true })
-    const archived = JSON.parse(output) as { path: string; inputs?: Record<string, unknown> }
+    const archived = JSON.parse(output) as ArchivedFlake
     const inputs = Object.keys(archived.inputs ?? {})
+    await addRootsInPod(context, 'flake', archivedPaths(archived))
     printResult(context, { path: archived.path, inputs, store }, () =>
       `${archived.path}${inputs.length ? ` (+ inputs: ${inputs.join(', ')})` : ''}`,
     )
