@@ -7,6 +7,8 @@ export const APP_LABEL = 'app.kubernetes.io/name'
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance'
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const OWNER_LABEL = 'trampoline.dev/owner'
+/** Tells the instance's objects of one kind apart, e.g. the agent's Secret from the SSH one. */
+export const COMPONENT_LABEL = 'app.kubernetes.io/component'
 export const SESSION_EXPIRES_ANNOTATION = 'trampoline.dev/expires-at'
 export const APP = 'trampoline'
 

@@ -79,6 +79,7 @@ d = ctrs["nix-daemon"]
 m = mounts(d)
 expect(m.get("/nix") == ("data", "nix") and m.get("/run/trampoline") == ("run", None), "nix-daemon: mounts")
 expect("/etc/trampoline/ssh" not in m, "nix-daemon: no ssh secret")
+expect("/etc/trampoline/agent" not in m, "nix-daemon: no agent secret")
 probe = d.get("readinessProbe", {}).get("exec", {}).get("command", [])
 expect("ping" in probe and "daemon" in probe, f"nix-daemon: readiness {probe}")
 
@@ -94,7 +95,8 @@ expect(env.get("TRAMPOLINE_IDLE_TIMEOUT") == "1800", "user: TRAMPOLINE_IDLE_TIME
 expect(env.get("HOME") == "/home/trampoline", "user: HOME")
 m = mounts(u)
 for path, want in {"/nix": ("data", "nix"), "/workspace": ("data", "workspace"), "/home/trampoline": ("data", "home"),
-                   "/run/trampoline": ("run", None), "/etc/trampoline/ssh": ("ssh", None)}.items():
+                   "/run/trampoline": ("run", None), "/etc/trampoline/ssh": ("ssh", None),
+                   "/etc/trampoline/agent": ("agent", None)}.items():
     expect(m.get(path) == want, f"user: mount {path} = {m.get(path)}")
 
 vols = {v["name"]: v for v in spec["volumes"]}
@@ -102,6 +104,11 @@ expect(vols["data"]["persistentVolumeClaim"]["claimName"] == "trampoline-default
 expect(vols["scripts"]["configMap"]["name"] == "trampoline-default-scripts", "scripts volume")
 expect(vols["scripts"]["configMap"].get("defaultMode") == 0o555, "scripts mode 0555")
 expect(vols["ssh"]["secret"]["secretName"] == "trampoline-default-ssh", "ssh volume")
+agent = vols.get("agent", {}).get("secret", {})
+expect(agent.get("secretName") == "trampoline-default-agent", "agent volume")
+expect(agent.get("optional") is True, "agent secret optional (the pod starts before any key is stored)")
+expect(agent.get("defaultMode") == 0o444, "agent secret readable by UID 1000 (no fsGroup)")
+expect(all(name != "agent" for name, _ in mounts(si).values()), "store-init: no agent secret")
 expect("emptyDir" in vols["run"], "run volume")
 
 if problems:

@@ -12,6 +12,7 @@ import { labelsFor, namesFor } from '../instance.ts'
 import { buildPod, buildPvc, settingsFromPod, storeFromPvc, templateSettings, templateStore, type PodSettings } from './pod.ts'
 import { buildScriptsConfigMap, podOwnerReference, sameData } from './configmap.ts'
 import { buildSshSecret, decodeSecretData } from './secret.ts'
+import { agentKeyAction, agentKeyPatch, buildAgentSecret, storedAgentKey } from './agent-secret.ts'
 import { containerDir, isScriptFile, loadKustomization, loadScriptFiles, loadTemplate, parseKustomization, parseTemplate } from './template.ts'
 
 const template = loadTemplate()
@@ -47,7 +48,7 @@ describe('the template', () => {
 
   it('reads octal modes the way kubectl does (YAML 1.1)', () => {
     const modes = template.pod.spec!.volumes!.map((v) => v.configMap?.defaultMode ?? v.secret?.defaultMode).filter((m) => m !== undefined)
-    expect(modes).toEqual([0o555, 0o444])
+    expect(modes).toEqual([0o555, 0o444, 0o444])
   })
 
   it('stands for the defaults CLAUDE.md promises', () => {
@@ -101,6 +102,7 @@ describe('drift from kubectl apply -k container/', () => {
     expect(volumes.data.persistentVolumeClaim!.claimName).toBe(names.pvc)
     expect(volumes.scripts.configMap!.name).toBe(names.scripts)
     expect(volumes.ssh.secret!.secretName).toBe(names.sshSecret)
+    expect(volumes.agent.secret!.secretName).toBe(names.agentSecret)
   })
 })
 
@@ -119,6 +121,23 @@ describe('buildPod', () => {
     expect(volumes.data.persistentVolumeClaim!.claimName).toBe('trampoline-web')
     expect(volumes.scripts.configMap!.name).toBe('trampoline-web-scripts')
     expect(volumes.ssh.secret!.secretName).toBe('trampoline-web-ssh')
+    expect(volumes.agent.secret!.secretName).toBe('trampoline-web-agent')
+  })
+
+  it('mounts the agent Secret optionally, in the user container only', () => {
+    const agent = pod.spec!.volumes!.find((v) => v.name === 'agent')!
+    // The pod must start before any key was stored, and pick it up later.
+    expect(agent.secret).toEqual({ secretName: 'trampoline-web-agent', optional: true, defaultMode: 0o444 })
+    const mountsOf = (name: string) => pod.spec!.containers.find((c) => c.name === name)!.volumeMounts!.filter((m) => m.name === 'agent')
+    expect(mountsOf('user')).toEqual([{ name: 'agent', mountPath: '/etc/trampoline/agent', readOnly: true }])
+    expect(mountsOf('nix-daemon')).toEqual([])
+    expect(pod.spec!.initContainers!.flatMap((c) => c.volumeMounts ?? []).filter((m) => m.name === 'agent')).toEqual([])
+  })
+
+  it('refuses a template with a Secret volume it cannot name', () => {
+    const odd = structuredClone(template)
+    odd.pod.spec!.volumes!.push({ name: 'mystery', secret: { secretName: 'x' } })
+    expect(() => buildPod(odd, { names: web, labels: webLabels, settings: custom })).toThrow(/unknown Secret volume "mystery"/)
   })
 
   it('uses one image and pull policy in every container', () => {
@@ -232,6 +251,38 @@ describe('SSH Secret', () => {
       'ssh_host_ed25519_key.pub': 'ssh-ed25519 AAAAhost host\n',
       authorized_keys: 'ssh-ed25519 AAAAuser me\n',
     })
+  })
+})
+
+describe('agent Secret', () => {
+  const key = 'sk-ant-api03-test-only-not-a-key'
+
+  it('holds the key under ANTHROPIC_API_KEY, labelled as the agent component, owned by no pod', () => {
+    const secret = buildAgentSecret({ names: web, labels: webLabels, apiKey: key })
+    expectValid(secret)
+    expect(secret.metadata).toEqual({ name: 'trampoline-web-agent', labels: { ...webLabels, 'app.kubernetes.io/component': 'agent' } })
+    expect(secret.metadata).not.toHaveProperty('ownerReferences')
+    expect(decodeSecretData(secret)).toEqual({ ANTHROPIC_API_KEY: key })
+    expect(storedAgentKey(secret)).toBe(key)
+  })
+
+  it('patches only the key and the labels', () => {
+    const patch = agentKeyPatch(webLabels, 'sk-ant-new')
+    expect(Object.keys(patch).sort()).toEqual(['data', 'metadata'])
+    expect(Object.keys(patch.metadata!)).toEqual(['labels'])
+    expect(decodeSecretData(patch)).toEqual({ ANTHROPIC_API_KEY: 'sk-ant-new' })
+  })
+
+  it('writes the key only when it is new or changed, and otherwise uses the stored one', () => {
+    const stored = buildAgentSecret({ names: web, labels: webLabels, apiKey: key })
+    expect(agentKeyAction(undefined, key)).toEqual({ action: 'create', key })
+    expect(agentKeyAction(stored, key)).toEqual({ action: 'keep', key })
+    expect(agentKeyAction(stored, 'sk-ant-other')).toEqual({ action: 'update', key: 'sk-ant-other' })
+    expect(agentKeyAction(stored, undefined)).toEqual({ action: 'keep', key })
+    expect(agentKeyAction(undefined, undefined)).toEqual({ action: 'missing' })
+    // A Secret made by hand without the key field counts as holding none.
+    expect(agentKeyAction({ data: { other: 'eA==' } }, undefined)).toEqual({ action: 'missing' })
+    expect(agentKeyAction({ data: { other: 'eA==' } }, key)).toEqual({ action: 'update', key })
   })
 })
 

@@ -11,6 +11,9 @@ export const DAEMON_CONTAINER = 'nix-daemon'
 export const USER_CONTAINER = 'user'
 export const IDLE_TIMEOUT_ENV = 'TRAMPOLINE_IDLE_TIMEOUT'
 export const ARCH_LABEL = 'kubernetes.io/arch'
+/** Volume names in k8s-pod.yaml for the instance's two Secrets. */
+export const SSH_VOLUME = 'ssh'
+export const AGENT_VOLUME = 'agent'
 export const PULL_POLICIES = ['IfNotPresent', 'Never', 'Always'] as const
 export type PullPolicy = (typeof PULL_POLICIES)[number]
 
@@ -133,9 +136,16 @@ export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
   for (const volume of spec.volumes ?? []) {
     if (volume.persistentVolumeClaim) volume.persistentVolumeClaim.claimName = names.pvc
     if (volume.configMap) volume.configMap.name = names.scripts
-    if (volume.secret) volume.secret.secretName = names.sshSecret
+    if (volume.secret) volume.secret.secretName = secretNameFor(volume.name, names)
   }
   return pod
+}
+
+/** Which of the instance's Secrets a template volume mounts, by the volume's name. */
+function secretNameFor(volume: string, names: InstanceNames): string {
+  if (volume === SSH_VOLUME) return names.sshSecret
+  if (volume === AGENT_VOLUME) return names.agentSecret
+  throw new Error(`the pod template mounts an unknown Secret volume "${volume}"`)
 }
 
 export interface PvcInput {
