@@ -6,11 +6,13 @@
 # Activity = any process in this container beyond its baseline (PID 1, the sshd
 # listener, this monitor): exec'd sessions (parent outside the PID namespace: ppid 0),
 # SSH sessions (children of the listener), anything left running by them (re-parented
-# to PID 1), plus a push within the timeout (mtime of $RUN/last-push).
+# to PID 1), plus a push within the timeout (mtime of $RUN/last-push). Agent sessions
+# (Claude Code processes, however started: `trampoline claude`, ssh, tmux) are counted
+# apart in "agents", for `trampoline status`.
 #
 #   shutdown-monitor.sh [--sshd-pid PID]  the monitor loop (started by entrypoint-user.sh)
 #   shutdown-monitor.sh --check           print the current decision as JSON and exit:
-#       {"idle":bool,"idleSeconds":n,"timeout":n,"active":["exec 12: bash",...],...}
+#       {"idle":bool,"idleSeconds":n,"timeout":n,"active":["exec 12: bash",...],"agents":n,...}
 # The loop writes the same JSON to $RUN/monitor.json every interval.
 set -euo pipefail
 
@@ -38,12 +40,24 @@ json_string() {
 
 mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }
 
+# is_agent ARGV0 ARGV1: a Claude Code process, as the native binary, a Nix wrapper, or a
+# script run by an interpreter (npm's node install).
+is_agent() {
+  case ${1##*/} in
+    claude|claude.exe|.claude-wrapped) return 0 ;;
+    node|node[0-9]*|nodejs|bun|bash|sh)
+      case $2 in claude|*/claude|*/.claude-wrapped|*/claude-code/cli.js) return 0 ;; esac ;;
+  esac
+  return 1
+}
+
 # Scan /proc without forking (a forked helper would itself look like a process), and
-# fill ACTIVE with one entry per activity root.
+# fill ACTIVE with one entry per activity root and AGENTS with the number of agent
+# sessions (agent processes not started by another one).
 scan() {
-  local -A ppid=() cmd=() skip=()
+  local -A ppid=() cmd=() skip=() agent=()
   local d pid stat rest state argv q root parent depth listener monitor
-  ACTIVE=()
+  ACTIVE=() AGENTS=0
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     { read -r stat < "$d/stat"; } 2>/dev/null || continue
@@ -55,6 +69,12 @@ scan() {
     argv=()
     { mapfile -d '' -t argv < "$d/cmdline"; } 2>/dev/null || true
     cmd[$pid]=${argv[*]:-?}
+    if is_agent "${argv[0]:-}" "${argv[1]:-}"; then agent[$pid]=1; fi
+  done
+  for pid in "${!agent[@]}"; do
+    q=${ppid[$pid]:-0} depth=0
+    while [ "$q" != 0 ] && [ -z "${agent[$q]:-}" ] && [ $depth -lt 64 ]; do q=${ppid[$q]:-0}; depth=$((depth + 1)); done
+    [ "$q" = 0 ] && AGENTS=$((AGENTS + 1))
   done
   listener=${SSHD_PID:-}
   if [ -z "$listener" ] && [ -r "$RUN/sshd/sshd.pid" ]; then read -r listener < "$RUN/sshd/sshd.pid" || true; fi
@@ -106,7 +126,7 @@ decide() {
   IDLE=false
   if [ "$TIMEOUT" -gt 0 ] && [ ${#ACTIVE[@]} = 0 ] && [ "$IDLE_SECONDS" -ge "$TIMEOUT" ]; then IDLE=true; fi
   for a in ${ACTIVE[@]+"${ACTIVE[@]}"}; do entries+="${entries:+,}$(json_string "$a")"; done
-  DECISION="{\"idle\":$IDLE,\"idleSeconds\":$IDLE_SECONDS,\"timeout\":$TIMEOUT,\"active\":[$entries],\"lastPush\":$([ "$push" -gt 0 ] && echo "$push" || echo null),\"checkedAt\":$now}"
+  DECISION="{\"idle\":$IDLE,\"idleSeconds\":$IDLE_SECONDS,\"timeout\":$TIMEOUT,\"active\":[$entries],\"agents\":$AGENTS,\"lastPush\":$([ "$push" -gt 0 ] && echo "$push" || echo null),\"checkedAt\":$now}"
   return 0
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # container/tests/run.sh: the in-pod scripts against real programs on this machine (as
 # root): a real nix-daemon started by entrypoint-daemon.sh, a real non-root sshd started
-# by entrypoint-user.sh, builds by UID 1000, store-init, push-receive, maintenance and
-# the idle monitor. Everything happens in namespaces of the test's own (mount, network,
-# PID), over tmpfs and bind mounts, so the host's /nix, /etc and network are untouched;
-# traffic stays on the namespace's loopback. Prints PASS/FAIL lines and ends with
+# by entrypoint-user.sh, builds by UID 1000, store-init, push-receive, maintenance, the
+# idle monitor and agent sessions (agent-session.sh with a fake claude). Everything
+# happens in namespaces of the test's own (mount, network, PID), over tmpfs and bind
+# mounts, so the host's /nix, /etc and network are untouched; traffic stays on the
+# namespace's loopback. Prints PASS/FAIL lines and ends with
 # `N passed, N failed`; exits non-zero on any failure.
 #   TRAMPOLINE_CTEST_KEEP=1  keep the scratch directory (logs) for debugging
 set -euo pipefail
@@ -137,6 +138,7 @@ EOF
 source "$HERE/t-static.sh"
 source "$HERE/t-store-init.sh"
 source "$HERE/t-pod.sh"
+source "$HERE/t-agent.sh"
 
 echo "container tests took $((SECONDS - started))s" >&2
 echo "$PASSED passed, $FAILED failed"

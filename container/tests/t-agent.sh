@@ -1,0 +1,199 @@
+# Agent sessions: container/agent-session.sh as `trampoline claude` runs it (an exec into
+# the user container, UID 1000) with a fake `claude` first on PATH that prints its
+# arguments, its directory and whether ANTHROPIC_API_KEY is the expected key (never the
+# key). The key comes from a Secret volume laid out as the kubelet does it (root-owned,
+# 0444, ..data swapped atomically). Sourced by run.sh after t-pod.sh: the containers it
+# stopped are started again here.
+
+AGENT_DIR=/etc/trampoline/agent
+PROJECTS=/home/trampoline/.claude/projects
+KEY_A="sk-ant-test-$RANDOM$RANDOM$RANDOM-a"
+KEY_B="sk-ant-test-$RANDOM$RANDOM$RANDOM-b"
+sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
+SHA_A=$(sha "$KEY_A") SHA_B=$(sha "$KEY_B")
+
+mkdir -p "$T/fakebin"
+cat > "$T/fakebin/claude" <<'EOF'
+#!/usr/bin/env bash
+# A stand-in for Claude Code: what it was given, never the key itself.
+printf 'argv:'; printf ' [%s]' "$@"; echo
+echo "cwd: $(pwd -P)"
+if [ "$(printf '%s' "${ANTHROPIC_API_KEY-}" | sha256sum | cut -c1-64)" = "$FAKE_EXPECT_KEY_SHA256" ]; then echo "key: expected"; else echo "key: other"; fi
+echo "term: ${TERM-unset}"
+echo "autoupdater: ${DISABLE_AUTOUPDATER-unset}"
+if [ -n "${FAKE_CLAUDE_SLEEP:-}" ]; then sleep "$FAKE_CLAUDE_SLEEP"; fi
+# Until the input ends: an ssh session's command ends with its connection.
+if [ -n "${FAKE_CLAUDE_STDIN:-}" ]; then cat >/dev/null; fi
+exit "${FAKE_CLAUDE_EXIT:-0}"
+EOF
+chmod 0755 "$T/fakebin" "$T/fakebin/claude"
+
+# put_agent_key KEY: what the kubelet does for a new or changed Secret.
+put_agent_key() {
+  local ts
+  ts=..$(date +%s%N)
+  mkdir -m 0755 "$AGENT_DIR/$ts"
+  printf '%s' "$1" > "$AGENT_DIR/$ts/ANTHROPIC_API_KEY"
+  chmod 0444 "$AGENT_DIR/$ts/ANTHROPIC_API_KEY"
+  ln -sfn "$ts" "$AGENT_DIR/..data_tmp"
+  mv -T "$AGENT_DIR/..data_tmp" "$AGENT_DIR/..data"
+  ln -sfn ..data/ANTHROPIC_API_KEY "$AGENT_DIR/ANTHROPIC_API_KEY"
+}
+install -d -m 0755 "$AGENT_DIR"
+
+# agent [ENV=VALUE...] -- WRAPPER ARGS: the wrapper as `trampoline claude` execs it.
+agent() {
+  local vars=()
+  while [ "$1" != -- ]; do vars+=("$1"); shift; done
+  shift
+  user_exec env PATH="$T/fakebin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" FAKE_EXPECT_KEY_SHA256="$SHA_A" \
+    TRAMPOLINE_AGENT_KEY_WAIT=20 ${vars[@]+"${vars[@]}"} /opt/trampoline/agent-session.sh "$@"
+}
+# as_user CMD...: files in the home volume belong to UID 1000.
+as_user() { user_exec "$@"; }
+no_key_in() { ! grep -qF -e "$KEY_A" -e "$KEY_B" "$@"; }
+tree_key() { printf '%s' "-workspace--trees-$1"; }
+
+# The pod again, idle timeout long enough not to interfere.
+rm -f /run/trampoline/shutdown /run/trampoline/last-push
+start_daemon
+wait_for 60 daemon_ready || cat "$T/logs/daemon.log"
+start_user 1800
+wait_for 90 sshd_ready || cat "$T/logs/user.log"
+CURRENT_TREE=$(basename "$(readlink /workspace/src)")
+put_agent_key "$KEY_A"
+
+t_agent_key() {
+  local out
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- --version 2>"$T/logs/agent-key.err")
+  echo "$out"; cat "$T/logs/agent-key.err"
+  grep -qx 'key: expected' <<<"$out"
+  grep -qxF 'argv: [--version]' <<<"$out"
+  grep -qx "cwd: /workspace/.trees/$CURRENT_TREE" <<<"$out"
+  grep -qx 'autoupdater: 1' <<<"$out"
+  no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err"
+  [ ! -s "$T/logs/agent-key.err" ]
+  # Without an expected fingerprint (a pod-side run) the mounted key serves as well.
+  out=$(agent -- -- -p x)
+  grep -qx 'key: expected' <<<"$out"
+}
+check_strict "agent: the key in the mounted Secret reaches claude as ANTHROPIC_API_KEY (root-owned 0444 file, UID 1000)" t_agent_key
+
+t_agent_fresh_then_continue() {
+  local out
+  as_user rm -rf "$PROJECTS"
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'first question')
+  echo "$out"
+  grep -qxF 'argv: [-p] [first question]' <<<"$out"
+  # The tree's project directory now leads to the workspace's.
+  [ "$(readlink "$PROJECTS/$(tree_key "$CURRENT_TREE")")" = -workspace-src ]
+  # What Claude Code writes for a conversation in this directory.
+  as_user sh -c "echo '{\"type\":\"user\"}' > '$PROJECTS/$(tree_key "$CURRENT_TREE")/11111111-aaaa.jsonl'"
+  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ]
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'next question')
+  echo "$out"
+  grep -qxF 'argv: [--continue] [-p] [next question]' <<<"$out"
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" --new -- -p 'other topic')
+  grep -qxF 'argv: [-p] [other topic]' <<<"$out"
+  # Arguments that pick a session themselves get no --continue.
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- --resume 1234)
+  grep -qxF 'argv: [--resume] [1234]' <<<"$out"
+}
+check_strict "agent: fresh without a transcript, --continue with one, --new and --resume start no --continue" t_agent_fresh_then_continue
+
+t_agent_after_push() {
+  local out tree4
+  tree4=$(push_commit 4)
+  push "$tree4" < "$T/tree-4.tar"
+  # A conversation started by hand in the new tree (e.g. from trampoline shell).
+  as_user mkdir -p "$PROJECTS/$(tree_key "$tree4")"
+  as_user sh -c "echo '{}' > '$PROJECTS/$(tree_key "$tree4")/22222222-bbbb.jsonl'"
+  out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'after the push')
+  echo "$out"
+  grep -qx "cwd: /workspace/.trees/$tree4" <<<"$out"
+  grep -qxF 'argv: [--continue] [-p] [after the push]' <<<"$out"
+  [ "$(readlink "$PROJECTS/$(tree_key "$tree4")")" = -workspace-src ]
+  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ]
+  # The removed tree's link is gone.
+  [ ! -e "$PROJECTS/$(tree_key "$CURRENT_TREE")" ] && [ ! -L "$PROJECTS/$(tree_key "$CURRENT_TREE")" ]
+}
+check_strict "agent: the conversation outlives a push (each tree's project directory links to the workspace's)" t_agent_after_push
+
+t_agent_args_and_exit() {
+  local out code=0
+  out=$(agent FAKE_CLAUDE_EXIT=3 -- --key-sha256 "${SHA_A:0:16}" --term xterm-256color --new -- -p 'a  b' '$HOME' '--x=1' '') || code=$?
+  echo "$out"
+  [ "$code" = 3 ]
+  grep -qxF 'argv: [-p] [a  b] [$HOME] [--x=1] []' <<<"$out"
+  grep -qx 'term: xterm-256color' <<<"$out"
+}
+check_strict "agent: claude's arguments pass through verbatim, its exit code is the session's, --term sets TERM" t_agent_args_and_exit
+
+t_agent_waits_for_key() {
+  local out started
+  started=$SECONDS
+  (sleep 3; put_agent_key "$KEY_B") &
+  out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" -- --key-sha256 "${SHA_B:0:16}" -- -p x 2>"$T/logs/agent-wait.err")
+  wait
+  echo "$out"; cat "$T/logs/agent-wait.err"
+  grep -qx 'key: expected' <<<"$out"
+  [ $((SECONDS - started)) -ge 3 ]
+  grep -q 'waiting for the API key to reach the pod' "$T/logs/agent-wait.err"
+  no_key_in <<<"$out" && no_key_in "$T/logs/agent-wait.err"
+}
+check_strict "agent: a key written just now (Secret not yet synced) is waited for, with a message" t_agent_waits_for_key
+
+t_agent_key_never_arrives() {
+  local code=0
+  agent TRAMPOLINE_AGENT_KEY_WAIT=2 -- --key-sha256 "${SHA_A:0:16}" -- -p x >"$T/logs/agent-timeout.out" 2>&1 || code=$?
+  cat "$T/logs/agent-timeout.out"
+  [ "$code" = 69 ]
+  grep -q 'did not reach /etc/trampoline/agent/ANTHROPIC_API_KEY within 2s' "$T/logs/agent-timeout.out"
+  ! grep -q '^argv:' "$T/logs/agent-timeout.out"
+  no_key_in "$T/logs/agent-timeout.out"
+}
+check_strict "agent: a key that never arrives ends the session after the bounded wait (exit 69), key unprinted" t_agent_key_never_arrives
+
+t_agent_preconditions() {
+  local code=0 out
+  agent TRAMPOLINE_AGENT_SECRET_DIR=/etc/trampoline/none -- -- -p x >"$T/logs/agent-nomount" 2>&1 || code=$?
+  cat "$T/logs/agent-nomount"
+  [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount"
+  code=0
+  user_exec env PATH=/usr/bin:/bin /opt/trampoline/agent-session.sh -- -p x >"$T/logs/agent-noclaude" 2>&1 || code=$?
+  cat "$T/logs/agent-noclaude"
+  [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude"
+  out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" TRAMPOLINE_WORKSPACE_SRC=/workspace/none -- -- -p x 2>"$T/logs/agent-nopush")
+  echo "$out"; cat "$T/logs/agent-nopush"
+  grep -qx 'cwd: /home/trampoline' <<<"$out" && grep -q 'nothing pushed yet' "$T/logs/agent-nopush"
+  code=0
+  agent -- --key-sha256 'not hex' -- x >/dev/null 2>&1 || code=$?
+  [ "$code" = 2 ]
+}
+check_strict "agent: no key volume (78), no claude (127), nothing pushed (home, with a note), bad usage (2)" t_agent_preconditions
+
+# --- the idle monitor -------------------------------------------------------------------
+monitor_agents() { json_get "$(monitor_check 1800)" 'd["agents"]'; }
+agents_are() { [ "$(monitor_agents)" = "$1" ]; }
+live_agents_are() { [ "$(json_get "$(cat /run/trampoline/monitor.json)" 'd["agents"]')" = "$1" ]; }
+t_agent_is_activity() {
+  local session ssh_session d leaked
+  [ "$(monitor_agents)" = 0 ]
+  agent FAKE_EXPECT_KEY_SHA256="$SHA_B" FAKE_CLAUDE_SLEEP=30 -- --key-sha256 "${SHA_B:0:16}" --new -- -p 'long task' >"$T/logs/agent-long" 2>&1 &
+  session=$!
+  # An agent started by hand over ssh counts as well.
+  (sleep 30 | pod_ssh "$T/keys/client" "PATH=$T/fakebin:\$PATH FAKE_CLAUDE_STDIN=1 FAKE_EXPECT_KEY_SHA256=x claude" >/dev/null 2>&1) &
+  ssh_session=$!
+  wait_for 20 agents_are 2 || true
+  d=$(monitor_check 1800); echo "$d"
+  # The key is in the session's environment, never on any command line in the container.
+  leaked=$(nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -cF -e "$KEY_A" -e "$KEY_B" || true)
+  wait_for 15 live_agents_are 2 || true
+  local live; live=$(cat /run/trampoline/monitor.json); echo "$live"
+  kill_tree "$session"; kill_tree "$ssh_session"; wait "$session" "$ssh_session" 2>/dev/null || true
+  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and d["agents"] == 2 and any(a.startswith("exec ") and "/fakebin/claude -p long task" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+  json_get "$live" 'd["agents"] == 2' | grep -qx True
+  [ "$leaked" = 0 ] || { echo "the key is on $leaked command line(s)"; return 1; }
+  wait_for 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
+}
+check_strict "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too)" t_agent_is_activity
