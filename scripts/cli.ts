@@ -14,6 +14,7 @@ import { command as pushTarball } from './commands/push-tarball.ts'
 import { command as pushFlake } from './commands/push-flake.ts'
 import { command as build } from './commands/build.ts'
 import { command as shell } from './commands/shell.ts'
+import { command as claude } from './commands/claude.ts'
 import { command as sh } from './commands/sh.ts'
 import { command as ssh } from './commands/ssh.ts'
 import { command as proxy } from './commands/proxy.ts'
@@ -43,6 +44,7 @@ export function buildParser(argv: string[]): Argv<GlobalOptions> {
     .command(pushFlake)
     .command(build)
     .command(shell)
+    .command(claude)
     .command(sh)
     .command(ssh)
     .command(proxy)

@@ -6,6 +6,7 @@ const o = (kind: LabelledObject['kind'], name: string): LabelledObject => ({ kin
 const objects = [
   o('PersistentVolumeClaim', 'trampoline-web'),
   o('Secret', 'trampoline-web-ssh'),
+  o('Secret', 'trampoline-web-agent'),
   o('ConfigMap', 'trampoline-web-scripts'),
   o('Pod', 'trampoline-web'),
   o('NetworkPolicy', 'trampoline-web-egress'),
@@ -13,12 +14,16 @@ const objects = [
 
 describe('cleanPlan', () => {
   it('deletes the pod first and the store last', () => {
-    expect(cleanPlan(objects, false).map((x) => x.kind)).toEqual(['Pod', 'NetworkPolicy', 'ConfigMap', 'Secret', 'PersistentVolumeClaim'])
+    expect(cleanPlan(objects, false).map((x) => x.kind)).toEqual(['Pod', 'NetworkPolicy', 'ConfigMap', 'Secret', 'Secret', 'PersistentVolumeClaim'])
   })
 
   it('keeps the PVC with --keep-store, but not the keys', () => {
     const kinds = cleanPlan(objects, true).map((x) => x.kind)
     expect(kinds).not.toContain('PersistentVolumeClaim')
     expect(kinds).toContain('Secret')
+  })
+
+  it('removes the agent\'s API key Secret too (down keeps it; clean does not)', () => {
+    expect(cleanPlan(objects, true).map((x) => x.name)).toContain('trampoline-web-agent')
   })
 })

@@ -5,8 +5,7 @@ import type { CommandModule } from 'yargs'
 import { commandContext, type GlobalOptions } from '../context.ts'
 import { RemoteExit } from '../errors.ts'
 import { requireRunningPod } from '../kube/pods.ts'
-import { runInPod } from '../remote.ts'
-import { isInteractive, rawTerminal, releaseStdin } from '../terminal.ts'
+import { runAttached } from '../attach.ts'
 import { WORKSPACE_SRC } from '../workspace.ts'
 
 interface ShellArgs extends GlobalOptions {
@@ -38,31 +37,8 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
     const context = commandContext(args)
     const argv = [...(args.command ?? []), ...(args['--'] ?? [])].map(String)
     await requireRunningPod(context)
-    const tty = isInteractive()
-    let exitCode: number
-    if (tty) {
-      const terminal = rawTerminal()
-      try {
-        exitCode = await runInPod(context, {
-          command: remoteShellArgv(argv, process.env.TERM),
-          tty: true,
-          stdin: process.stdin,
-          stdout: process.stdout,
-          onOpen: (session) => terminal.attach(session),
-        })
-      } finally {
-        terminal.restore()
-        releaseStdin()
-      }
-    } else {
-      exitCode = await runInPod(context, {
-        // Without a command, bash reads its script from our stdin.
-        command: remoteShellArgv(argv, undefined),
-        stdin: process.stdin,
-        stdout: process.stdout,
-        stderr: process.stderr,
-      }).finally(() => releaseStdin())
-    }
+    // Without a command and without a terminal, bash reads its script from our stdin.
+    const exitCode = await runAttached(context, (term) => remoteShellArgv(argv, term))
     if (exitCode !== 0) throw new RemoteExit(exitCode)
   },
 }
