@@ -56,13 +56,19 @@ describe('monitor.json', () => {
   const json = '{"idle":false,"idleSeconds":120,"timeout":1800,"active":[],"lastPush":null,"checkedAt":1795000000}'
 
   it('reads what shutdown-monitor.sh writes', () => {
-    expect(parseMonitor(json)).toEqual({ idleSeconds: 120, timeoutSeconds: 1800, activity: [], checkedAt: 1795000000 })
+    expect(parseMonitor(json)).toEqual({ idleSeconds: 120, timeoutSeconds: 1800, activity: [], agents: undefined, checkedAt: 1795000000 })
     expect(parseMonitor('{"idleSeconds":0,"timeout":0,"active":["ssh 41: sshd: trampoline@notty"],"checkedAt":1}').activity).toEqual(['ssh 41: sshd: trampoline@notty'])
+  })
+
+  it('counts the agent sessions the monitor saw', () => {
+    const busy = '{"idle":false,"idleSeconds":0,"timeout":1800,"active":["exec 12: /usr/local/bin/claude --continue","ssh 40: sshd: trampoline@pts/0"],"agents":2,"lastPush":null,"checkedAt":5}'
+    expect(parseMonitor(busy)).toMatchObject({ agents: 2, activity: ['exec 12: /usr/local/bin/claude --continue', 'ssh 40: sshd: trampoline@pts/0'] })
+    expect(parseMonitor('{"agents":"two"}').agents).toBeUndefined()
   })
 
   it('tolerates a missing or broken file', () => {
     expect(parseMonitor('')).toEqual({})
-    expect(parseMonitor('{"idleSeconds":"lots"}')).toEqual({ idleSeconds: undefined, timeoutSeconds: undefined, activity: undefined, checkedAt: undefined })
+    expect(parseMonitor('{"idleSeconds":"lots"}')).toEqual({ idleSeconds: undefined, timeoutSeconds: undefined, activity: undefined, agents: undefined, checkedAt: undefined })
   })
 
   it('adds the time since the monitor looked, unless something is active', () => {
@@ -75,7 +81,7 @@ describe('monitor.json', () => {
 describe('probe output', () => {
   it('splits monitor.json, the pod clock and df', () => {
     const out = '{"idleSeconds":5,"timeout":60,"active":[],"checkedAt":100}\n--trampoline-df--\n103\n--trampoline-df--\n    1B-blocks         Used\n 21474836480   3221225472\n'
-    expect(splitProbe(out)).toEqual({ monitor: { idleSeconds: 5, timeoutSeconds: 60, activity: [], checkedAt: 100 }, podNow: 103, store: { size: 21474836480, used: 3221225472 } })
+    expect(splitProbe(out)).toEqual({ monitor: { idleSeconds: 5, timeoutSeconds: 60, activity: [], agents: undefined, checkedAt: 100 }, podNow: 103, store: { size: 21474836480, used: 3221225472 } })
   })
 
   it('survives an empty answer', () => {
@@ -101,9 +107,22 @@ describe('statusRows', () => {
     const rows = statusRows([pod('web', ready)], [pvc('web')], now)
     rows[0] = { ...rows[0], idleSeconds: 300, idleTimeoutSeconds: 1800, storeUsedBytes: 3 * 1024 ** 3, storeSizeBytes: 20 * 1024 ** 3 }
     expect(formatRows(rows, false).split('\n')).toEqual([
-      'INSTANCE  PHASE    AGE  IDLE    ACTIVITY  STORE',
-      'web       Running  2h   5m/30m  -         3.0 GiB/20 GiB',
+      'INSTANCE  PHASE    AGE  IDLE    AGENTS  ACTIVITY  STORE',
+      'web       Running  2h   5m/30m  -       -         3.0 GiB/20 GiB',
     ])
     expect(formatRows(rows, true).split('\n')[0]).toMatch(/^NAMESPACE  INSTANCE/)
+  })
+
+  it('shows the agent sessions of each instance', () => {
+    const rows = statusRows([pod('web', ready), pod('api', ready)], [], now)
+    expect(rows.map((r) => r.instance)).toEqual(['api', 'web'])
+    rows[0] = { ...rows[0], idleSeconds: 0, agentSessions: 2, activity: ['exec 12: /usr/local/bin/claude --continue', 'ssh 40: sshd: trampoline@pts/0'] }
+    rows[1] = { ...rows[1], idleSeconds: 0, agentSessions: 0, activity: ['exec 9: bash'] }
+    expect(formatRows(rows, false).split('\n')).toEqual([
+      'INSTANCE  PHASE    AGE  IDLE  AGENTS  ACTIVITY                                                                  STORE',
+      'api       Running  2h   0s    2       exec 12: /usr/local/bin/claude --continue,ssh 40: sshd: trampoline@pts/0  -',
+      'web       Running  2h   0s    0       exec 9: bash                                                              -',
+    ])
+    expect(JSON.parse(JSON.stringify(rows))[0]).toMatchObject({ instance: 'api', agentSessions: 2 })
   })
 })

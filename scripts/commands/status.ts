@@ -1,5 +1,5 @@
 // `trampoline status`: one line per instance in the namespace (or all namespaces): phase,
-// age, idleness and activity (the pod's own monitor.json), and store use.
+// age, idleness, agent sessions and activity (the pod's own monitor.json), and store use.
 import type { CommandModule } from 'yargs'
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
 import { connect, explainApiError, type Cluster } from '../kube/client.ts'
@@ -25,6 +25,8 @@ export interface MonitorReport {
   idleSeconds?: number
   timeoutSeconds?: number
   activity?: string[]
+  /** Agent (Claude Code) sessions running in the pod. */
+  agents?: number
   /** The pod's clock (seconds) when the monitor last looked. */
   checkedAt?: number
 }
@@ -45,6 +47,7 @@ export interface StatusRow {
   idleSeconds?: number
   idleTimeoutSeconds?: number
   activity?: string[]
+  agentSessions?: number
   storeRequest?: string
   storeUsedBytes?: number
   storeSizeBytes?: number
@@ -69,7 +72,8 @@ export function phaseOf(pod: V1Pod | undefined): string {
 
 /**
  * monitor.json: {"idle":false,"idleSeconds":120,"timeout":1800,"active":["ssh 41: sshd: trampoline"],
- * "lastPush":null,"checkedAt":1795000000}. Anything unreadable gives {} (an older pod).
+ * "agents":0,"lastPush":null,"checkedAt":1795000000}. Anything unreadable gives {}, a missing
+ * field undefined (an older pod).
  */
 export function parseMonitor(text: string): MonitorReport {
   let raw: Record<string, unknown>
@@ -84,6 +88,7 @@ export function parseMonitor(text: string): MonitorReport {
     idleSeconds: number('idleSeconds'),
     timeoutSeconds: number('timeout'),
     activity: Array.isArray(raw.active) ? raw.active.map(String) : undefined,
+    agents: number('agents'),
     checkedAt: number('checkedAt'),
   }
 }
@@ -143,13 +148,14 @@ export function statusRows(pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], now: 
 }
 
 export function formatRows(rows: StatusRow[], showNamespace: boolean): string {
-  const header = [...(showNamespace ? ['NAMESPACE'] : []), 'INSTANCE', 'PHASE', 'AGE', 'IDLE', 'ACTIVITY', 'STORE']
+  const header = [...(showNamespace ? ['NAMESPACE'] : []), 'INSTANCE', 'PHASE', 'AGE', 'IDLE', 'AGENTS', 'ACTIVITY', 'STORE']
   const lines = rows.map((r) => [
     ...(showNamespace ? [r.namespace] : []),
     r.instance,
     r.phase,
     r.ageSeconds === undefined ? '-' : formatDuration(r.ageSeconds),
     r.idleSeconds === undefined ? '-' : `${formatDuration(r.idleSeconds)}${r.idleTimeoutSeconds ? `/${formatDuration(r.idleTimeoutSeconds)}` : ''}`,
+    r.agentSessions === undefined ? '-' : String(r.agentSessions),
     r.activity?.length ? r.activity.join(',') : '-',
     storeText(r),
   ])
@@ -178,6 +184,7 @@ async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRo
     idleSeconds: idleNow(monitor, podNow),
     idleTimeoutSeconds: monitor.timeoutSeconds,
     activity: monitor.activity,
+    agentSessions: monitor.agents,
     storeUsedBytes: store?.used,
     storeSizeBytes: store?.size,
   }
