@@ -13,8 +13,9 @@
 #   non-alphanumeric character as '-'>/*.jsonl, taking the cwd with symlinks resolved. Our
 #   cwd resolves to /workspace/.trees/<tree>, new with every push, so the tree's project
 #   directory is made a link to the one named after /workspace/src: conversations outlive
-#   pushes. When that holds a transcript, claude gets --continue, unless --new or the
-#   arguments already pick a session.
+#   pushes. When that holds a transcript, claude gets --continue, unless --new, the
+#   arguments already pick a session, or another agent session runs in this container
+#   (two sessions writing one conversation would interleave it): then a new one starts.
 # Exit codes: claude's own; 2 usage; 69 the key did not arrive in time; 78 this pod has
 # no key volume (made by an older trampoline); 127 claude is not installed.
 set -euo pipefail
@@ -121,9 +122,21 @@ picks_session() {
   done
   return 1
 }
+# Agent sessions already running here, as the idle monitor counts them.
+running_agents() {
+  local check
+  check=$("$(dirname "$0")/shutdown-monitor.sh" --check 2>/dev/null) || { echo 0; return; }
+  [[ $check =~ \"agents\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
+}
 continue=()
 transcripts=("$conversations"/*.jsonl)
-if [ "$fresh" = 0 ] && [ ${#transcripts[@]} -gt 0 ] && ! picks_session "$@"; then continue=(--continue); fi
+if [ "$fresh" = 0 ] && [ ${#transcripts[@]} -gt 0 ] && ! picks_session "$@"; then
+  if [ "$(running_agents)" -gt 0 ]; then
+    say "another agent session is running in this pod: starting a new conversation (trampoline --name <other> claude gives a separate pod)"
+  else
+    continue=(--continue)
+  fi
+fi
 
 # --- claude -------------------------------------------------------------------------------
 # The image's claude first; one installed into the user's Nix profile also does.

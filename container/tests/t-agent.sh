@@ -190,10 +190,17 @@ t_agent_is_activity() {
   leaked=$(nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -cF -e "$KEY_A" -e "$KEY_B" || true)
   wait_for 15 live_agents_are 2 || true
   local live; live=$(cat /run/trampoline/monitor.json); echo "$live"
+  # A second session meanwhile starts its own conversation rather than continue the live one.
+  local second
+  second=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" -- --key-sha256 "${SHA_B:0:16}" -- -p 'meanwhile' 2>"$T/logs/agent-second.err")
+  echo "$second"; cat "$T/logs/agent-second.err"
   kill_tree "$session"; kill_tree "$ssh_session"; wait "$session" "$ssh_session" 2>/dev/null || true
   json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and d["agents"] == 2 and any(a.startswith("exec ") and "/fakebin/claude -p long task" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
   json_get "$live" 'd["agents"] == 2' | grep -qx True
   [ "$leaked" = 0 ] || { echo "the key is on $leaked command line(s)"; return 1; }
+  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ]
+  grep -qxF 'argv: [-p] [meanwhile]' <<<"$second"
+  grep -q 'another agent session is running in this pod' "$T/logs/agent-second.err"
   wait_for 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
 }
-check_strict "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too)" t_agent_is_activity
+check_strict "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity
