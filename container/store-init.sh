@@ -73,11 +73,14 @@ fi
 # The image's own GC roots (a Nix-built image roots its closure) and default profile
 # (first on the scripts' PATH) follow the image.
 if [ -d "$IMAGE_NIX/var/nix/gcroots" ]; then
-  find "$IMAGE_NIX/var/nix/gcroots" -mindepth 1 -maxdepth 1 -type l -exec cp -af {} "$VOL/var/nix/gcroots/" \;
+  for root in "$IMAGE_NIX"/var/nix/gcroots/*; do
+    [ -L "$root" ] && ln -sfn "$(readlink "$root")" "$VOL/var/nix/gcroots/${root##*/}"
+  done
 fi
 if [ -L "$IMAGE_NIX/var/nix/profiles/default" ]; then
   mkdir -p "$VOL/var/nix/profiles"
-  cp -af "$IMAGE_NIX/var/nix/profiles/default" "$VOL/var/nix/profiles/default"
+  # ln -sfn, not cp: cp would follow the volume's existing link into the store.
+  ln -sfn "$(readlink "$IMAGE_NIX/var/nix/profiles/default")" "$VOL/var/nix/profiles/default"
 fi
 
 # Layout and ownership, every run (cheap, and repairs a hand-edited volume). The kubelet
@@ -94,14 +97,15 @@ install -d -m 0755 -o "$USER_ID" -g "$GROUP_ID" "$VOL/var/nix/gcroots/trampoline
   "$VOL/var/nix/gcroots/per-user/trampoline" "$VOL/var/nix/profiles/per-user/trampoline"
 for dir in "$WORKSPACE" "$HOMEDIR"; do
   [ -d "$dir" ] || die "$dir is not mounted"
-  chown "$USER_ID:$GROUP_ID" "$dir"
 done
-chmod 0755 "$WORKSPACE"
-chmod 0700 "$HOMEDIR"
-install -d -m 0755 -o "$USER_ID" -g "$GROUP_ID" "$WORKSPACE/.trees"
 # A fresh home gets the image's skeleton dotfiles; existing files are never overwritten.
+# Before the chown/chmod below: `cp -a skel/. home/` also copies skel's own mode and owner.
 if [ -d /etc/skel ] && [ ! -e "$HOMEDIR/.profile" ]; then
   cp -a -n /etc/skel/. "$HOMEDIR/"
   (cd /etc/skel && find . -mindepth 1 -maxdepth 1 -printf '%f\0') | (cd "$HOMEDIR" && xargs -0 -r chown -R "$USER_ID:$GROUP_ID")
 fi
+chown "$USER_ID:$GROUP_ID" "$WORKSPACE" "$HOMEDIR"
+chmod 0755 "$WORKSPACE"
+chmod 0700 "$HOMEDIR"
+install -d -m 0755 -o "$USER_ID" -g "$GROUP_ID" "$WORKSPACE/.trees"
 log "ready"

@@ -13,28 +13,15 @@ log() { echo "    $*" >&2; }
 pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL: $1"; FAILED=$((FAILED + 1)); }
 
-# check NAME FUNCTION [ARGS...]: run one test function, its output kept for failures.
-# NOTE: the function runs as an `if` condition, where bash ignores set -e all the way
-# down: only its last command decides. check_strict does not have that flaw (store-init's
-# tests fail under it, for a store-init.sh bug, so they keep this one for now).
+# check NAME FUNCTION [ARGS...]: run one test function, its output kept for failures. Any
+# failing command fails the test: the subshell runs as a plain command, not as an `if`
+# condition (where bash would ignore its set -e and only the last command would count).
 check() {
-  local name=$1 out=$T/logs/check-$((PASSED + FAILED)).log
-  shift
-  if ( set -euo pipefail; "$@" ) >"$out" 2>&1; then
-    pass "$name"
-  else
-    fail "$name"
-    tail -n 25 "$out" | sed 's/^/    | /'
-  fi
-}
-
-# check_strict NAME FUNCTION [ARGS...]: like check, but any failing command fails the
-# test (the subshell is a plain command, so its set -e holds).
-check_strict() {
   local name=$1 out=$T/logs/check-$((PASSED + FAILED)).log rc
   shift
   set +e
-  ( set -euo pipefail; "$@" ) >"$out" 2>&1
+  # The trace goes to a file of its own (fd 9), so it never mixes into captured output.
+  ( set -euo pipefail; exec 9>"$out.trace"; BASH_XTRACEFD=9; set -x; "$@" ) >"$out" 2>&1
   rc=$?
   set -e
   if [ "$rc" = 0 ]; then
@@ -42,6 +29,8 @@ check_strict() {
   else
     fail "$name"
     tail -n 25 "$out" | sed 's/^/    | /'
+    echo "    | last commands:"
+    tail -n 5 "$out.trace" | sed 's/^/    | /'
   fi
 }
 

@@ -77,7 +77,7 @@ t_agent_key() {
   out=$(agent -- -- -p x)
   grep -qx 'key: expected' <<<"$out"
 }
-check_strict "agent: the key in the mounted Secret reaches claude as ANTHROPIC_API_KEY (root-owned 0444 file, UID 1000)" t_agent_key
+check "agent: the key in the mounted Secret reaches claude as ANTHROPIC_API_KEY (root-owned 0444 file, UID 1000)" t_agent_key
 
 t_agent_fresh_then_continue() {
   local out
@@ -99,7 +99,7 @@ t_agent_fresh_then_continue() {
   out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- --resume 1234)
   grep -qxF 'argv: [--resume] [1234]' <<<"$out"
 }
-check_strict "agent: fresh without a transcript, --continue with one, --new and --resume start no --continue" t_agent_fresh_then_continue
+check "agent: fresh without a transcript, --continue with one, --new and --resume start no --continue" t_agent_fresh_then_continue
 
 t_agent_after_push() {
   local out tree4
@@ -117,7 +117,7 @@ t_agent_after_push() {
   # The removed tree's link is gone.
   [ ! -e "$PROJECTS/$(tree_key "$CURRENT_TREE")" ] && [ ! -L "$PROJECTS/$(tree_key "$CURRENT_TREE")" ]
 }
-check_strict "agent: the conversation outlives a push (each tree's project directory links to the workspace's)" t_agent_after_push
+check "agent: the conversation outlives a push (each tree's project directory links to the workspace's)" t_agent_after_push
 
 t_agent_args_and_exit() {
   local out code=0
@@ -127,7 +127,7 @@ t_agent_args_and_exit() {
   grep -qxF 'argv: [-p] [a  b] [$HOME] [--x=1] []' <<<"$out"
   grep -qx 'term: xterm-256color' <<<"$out"
 }
-check_strict "agent: claude's arguments pass through verbatim, its exit code is the session's, --term sets TERM" t_agent_args_and_exit
+check "agent: claude's arguments pass through verbatim, its exit code is the session's, --term sets TERM" t_agent_args_and_exit
 
 t_agent_waits_for_key() {
   local out started
@@ -141,7 +141,7 @@ t_agent_waits_for_key() {
   grep -q 'waiting for the API key to reach the pod' "$T/logs/agent-wait.err"
   no_key_in <<<"$out" && no_key_in "$T/logs/agent-wait.err"
 }
-check_strict "agent: a key written just now (Secret not yet synced) is waited for, with a message" t_agent_waits_for_key
+check "agent: a key written just now (Secret not yet synced) is waited for, with a message" t_agent_waits_for_key
 
 t_agent_key_never_arrives() {
   local code=0
@@ -152,7 +152,7 @@ t_agent_key_never_arrives() {
   ! grep -q '^argv:' "$T/logs/agent-timeout.out"
   no_key_in "$T/logs/agent-timeout.out"
 }
-check_strict "agent: a key that never arrives ends the session after the bounded wait (exit 69), key unprinted" t_agent_key_never_arrives
+check "agent: a key that never arrives ends the session after the bounded wait (exit 69), key unprinted" t_agent_key_never_arrives
 
 t_agent_preconditions() {
   local code=0 out
@@ -170,7 +170,7 @@ t_agent_preconditions() {
   agent -- --key-sha256 'not hex' -- x >/dev/null 2>&1 || code=$?
   [ "$code" = 2 ]
 }
-check_strict "agent: no key volume (78), no claude (127), nothing pushed (home, with a note), bad usage (2)" t_agent_preconditions
+check "agent: no key volume (78), no claude (127), nothing pushed (home, with a note), bad usage (2)" t_agent_preconditions
 
 # --- the idle monitor -------------------------------------------------------------------
 monitor_agents() { json_get "$(monitor_check 1800)" 'd["agents"]'; }
@@ -203,4 +203,4 @@ t_agent_is_activity() {
   grep -q 'another agent session is running in this pod' "$T/logs/agent-second.err"
   wait_for 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
 }
-check_strict "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity
+check "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity

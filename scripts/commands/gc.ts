@@ -1,6 +1,6 @@
 // `trampoline gc`: sweep what crashed clients and ended agent sessions leave behind in the
 // namespace: pods past their `trampoline.dev/expires-at`, and labelled objects whose
-// instance has no pod. Stores (PVC + SSH Secret) stay unless --include-stores.
+// instance has no pod. Stores (PVC, SSH and agent Secrets) stay unless --include-stores.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { APP_SELECTOR, namesFor, SESSION_EXPIRES_ANNOTATION } from '../instance.ts'
@@ -27,10 +27,12 @@ export function expiresAt(object: LabelledObject): number | undefined {
   return Number.isNaN(ms) ? undefined : ms
 }
 
-/** The instance's identity and data: survive gc unless asked. */
+/** The instance's identity and data (store, SSH keys, agent key): survive gc unless asked. */
 function isStore(object: LabelledObject): boolean {
   if (object.kind === 'PersistentVolumeClaim') return true
-  return object.kind === 'Secret' && !!object.instance && object.name === namesFor(object.instance).sshSecret
+  if (object.kind !== 'Secret' || !object.instance) return false
+  const names = namesFor(object.instance)
+  return object.name === names.sshSecret || object.name === names.agentSecret
 }
 
 export function gcPlan(objects: LabelledObject[], now: number, options: { includeStores: boolean; graceSeconds?: number }): GcItem[] {
@@ -59,7 +61,7 @@ export const command: CommandModule<GlobalOptions, GcArgs> = {
   builder: (yargs) =>
     yargs
       .option('dry-run', { type: 'boolean', describe: 'Only list what would be removed' })
-      .option('include-stores', { type: 'boolean', describe: 'Also remove the PVCs and SSH Secrets of instances without a pod' }),
+      .option('include-stores', { type: 'boolean', describe: 'Also remove the PVCs and SSH/agent Secrets of instances without a pod' }),
   handler: async (args) => {
     const context = commandContext({ ...args, name: args.name ?? 'default' })
     const { cluster } = context
