@@ -109,6 +109,9 @@ provide_image() {
 
 # --- the journey -------------------------------------------------------------------
 
+# shellcheck source=test/e2e/agent.sh
+source "$root/test/e2e/agent.sh"
+
 run_e2e() {
   choose_cluster
   log "end-to-end on the ${cluster_kind} cluster ($(kubectl config current-context 2>/dev/null || echo "KUBECONFIG=$KUBECONFIG"))"
@@ -165,6 +168,9 @@ run_e2e() {
   local code=0
   tramp shell "${common[@]}" -- sh -c 'exit 42' || code=$?
   check "shell passes the exit code through (42)" test "$code" = 42
+
+  log "claude (agent sessions)"
+  agent_journey "${common[@]}"
 
   log "ssh"
   check "ssh (built-in client) runs a command" test "$(tramp ssh "${common[@]}" -- echo via-ssh2)" = via-ssh2
