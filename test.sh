@@ -252,8 +252,8 @@ interrupted_push() {
   wait "$pid" || code=$?
   check "interrupted push exits 130 (got $code)" test "$code" = 130
   check "workspace still points at the previous tree" test "$(tramp shell "$@" -- readlink /workspace/src)" = "$before"
-  # [x]yz: the pattern does not match the command line of the shell running pgrep.
-  check "no trampoline process left behind" bash -c '! pgrep -f "[t]rampoline.js push-tarball" >/dev/null'
+  # This run's instance only; [x]yz: the pattern does not match pgrep's own shell.
+  check "no trampoline process left behind" bash -c '! pgrep -f "[t]rampoline.js push-tarball $1" >/dev/null' _ "$*"
   sleep 2
   check "no receiver left running in the pod" tramp shell "$@" -- sh -c '! pgrep -f "[p]ush-receive" >/dev/null'
   git reset -q --hard HEAD~1
@@ -276,19 +276,22 @@ pod_deleted_under_command() {
   wait "$pid" || code=$?
   check "command in a deleted pod fails (got $code)" test "$code" -ne 0
   check "and says what happened" grep -qi 'pod' "$work/lost.err"
-  tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null
+  tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null ||
+    fail "setup again after the pod was deleted"
 }
 
 # Idle shutdown after the configured time, and never during a build.
 idle_shutdown() {
   local work=$1 namespace=$2 name=$3
   local args=(--name "$name" -n "$namespace")
-  tramp setup "${args[@]}" "${pod_options[@]}" --idle-timeout 20s --quiet >/dev/null
-  tramp push-tarball "${args[@]}" --quiet >/dev/null
-  local started=$SECONDS
+  tramp setup "${args[@]}" "${pod_options[@]}" --idle-timeout 20s --quiet >/dev/null ||
+    { fail "setup of a second instance with a 20s idle timeout"; return 0; }
+  tramp push-tarball "${args[@]}" --quiet >/dev/null || { fail "push to the idle-timeout instance"; return 0; }
+  local started=$SECONDS code=0 elapsed
   # A 50 s build outlives the 20 s idle timeout: the pod must stay until it is done.
-  tramp build "${args[@]}" -f slow.nix -- --arg seconds 50 --argstr salt "$$" --quiet >/dev/null
-  check "a build longer than the idle timeout completed ($((SECONDS - started))s)" test $((SECONDS - started)) -ge 50
+  tramp build "${args[@]}" -f slow.nix -- --arg seconds 50 --argstr salt "$$" --quiet >/dev/null || code=$?
+  elapsed=$((SECONDS - started))
+  check "a build longer than the idle timeout completed (exit $code, ${elapsed}s)" test "$code" = 0 -a "$elapsed" -ge 50
   local phase=""
   for _ in $(seq 1 60); do
     phase=$(tramp status "${args[@]}" --json | json_field 0.phase)
