@@ -8,6 +8,7 @@ import { encodeFrame, decodeFrame } from './frames.ts'
 
 const HIGH_WATER = 4 * 1024 * 1024
 const PING_INTERVAL_MS = 30_000
+const CLOSE_GRACE_MS = 2_000
 
 export interface ChannelSocket {
   ws: WebSocket
@@ -85,7 +86,14 @@ export async function openChannelSocket(
       if (ws.readyState === WebSocket.OPEN) ws.send(frame)
     },
     close() {
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close()
+      if (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CONNECTING) return
+      ws.close()
+      // ws waits up to 30 s for the peer's close frame, and the API server does not always
+      // send one (a port-forward after ssh hung up): that kept `trampoline proxy`, and the
+      // pipes it inherited, alive for 30 s after some ssh sessions. Once we close we expect
+      // nothing more, so a peer that does not answer soon is cut off.
+      const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+      void closed.then(() => clearTimeout(force))
     },
     closed,
   }
