@@ -1,0 +1,574 @@
+// The measuring half of scripts/bench/run.sh (which prepares the instance, repositories and
+// store paths, and cleans up). Every measurement is paired with a baseline taken in this
+// same process, on the same pod, right before it, and reported as the median of the
+// per-pair ratios, never against an absolute threshold:
+//
+//   push-tarball (big files)   vs  the raw exec channel: the same bytes into `cat >/dev/null`
+//   push-tarball (small files) vs  the same, for the small-file tar's size
+//   peak RSS of the CLI during the big push  vs  the payload, and a trivial command's RSS
+//   copy-closure ssh-ng        vs  copy-closure ssh (fresh store paths for every run)
+//   push-tarball, nothing new  vs  `shell -- true`
+//
+// Usage: node scripts/bench/bench.ts --name INSTANCE [--namespace NS] [--repeat N]
+//          [--noop-repeat N] [--big-repo DIR] [--small-repo DIR] [--closures FILE]
+//          [--chunk-kib N] [--json]
+// --closures FILE: lines "<ssh-ng|ssh> <tiny|data> <run> <nar-bytes> <store-path>" (paths not yet in the pod).
+// The CLI runs from this checkout (bin/trampoline.js) on this Node, with $KUBECONFIG and
+// $XDG_STATE_HOME as given. Progress goes to stderr; the table (or JSON) to stdout.
+import { spawn, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { VersionApi } from '@kubernetes/client-node'
+import { connect } from '../kube/client.ts'
+import { exec, execCapture } from '../kube/exec.ts'
+import { USER_CONTAINER } from '../kube/pods.ts'
+import { namesFor } from '../instance.ts'
+
+const MiB = 1024 * 1024
+const here = fileURLToPath(new URL('.', import.meta.url))
+const cliJs = fileURLToPath(new URL('../../bin/trampoline.js', import.meta.url))
+const probe = join(here, 'rss-probe.ts')
+const GNU_TIME = '/usr/bin/time'
+
+const { values: opts } = parseArgs({
+  options: {
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    repeat: { type: 'string', default: '3' },
+    'noop-repeat': { type: 'string', default: '5' },
+    'big-repo': { type: 'string' },
+    'small-repo': { type: 'string' },
+    closures: { type: 'string' },
+    'chunk-kib': { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+  },
+})
+if (!opts.name) {
+  process.stderr.write('bench.ts: --name INSTANCE is required (run scripts/bench/run.sh, which sets everything up)\n')
+  process.exit(2)
+}
+const instance = opts.name
+const repeat = positiveInt(opts.repeat, 'repeat')
+const noopRepeat = positiveInt(opts['noop-repeat'], 'noop-repeat')
+const chunkBytes = positiveInt(opts['chunk-kib'], 'chunk-kib') * 1024
+const common = ['--name', instance, ...(opts.namespace ? ['--namespace', opts.namespace] : [])]
+const scratch = mkdtempSync(join(tmpdir(), 'trampoline-bench-'))
+const cluster = connect({ namespace: opts.namespace })
+const target = { kc: cluster.kc, namespace: cluster.namespace, pod: namesFor(instance).pod, container: USER_CONTAINER }
+
+function positiveInt(text: string | undefined, what: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench.ts: --${what} must be a positive integer (got ${text})\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+function say(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+// --- the two kinds of runs ---------------------------------------------------------
+
+interface RawRun {
+  seconds: number
+  cpuSeconds: number
+}
+
+/** The baseline: `bytes` bytes (random, in chunkBytes pieces) into `cat >/dev/null` in the
+ * user container, through the project's exec module, in this process. */
+async function rawExec(bytes: number): Promise<RawRun> {
+  const block = randomBytes(chunkBytes)
+  let sent = 0
+  const source = new Readable({
+    read() {
+      if (sent >= bytes) return void this.push(null)
+      const n = Math.min(block.length, bytes - sent)
+      sent += n
+      // A fresh buffer per chunk, as a pipe read gives (git archive's stdout in a push).
+      const chunk = Buffer.allocUnsafe(n)
+      block.copy(chunk, 0, 0, n)
+      this.push(chunk)
+    },
+  })
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  const result = await exec(target, { command: ['sh', '-c', 'cat >/dev/null'], stdin: source, stderr: process.stderr })
+  const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  if (result.exitCode !== 0 || sent !== bytes) throw new Error(`raw exec failed: exit ${result.exitCode} ${result.message ?? ''} (sent ${sent}/${bytes})`)
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6 }
+}
+
+interface CliRun {
+  code: number
+  /** Spawn until the CLI's output pipes closed: what a script reading its output waits for. */
+  wall: number
+  /** Spawn until the CLI's own process exited (what a terminal waits for). */
+  exitWall: number
+  stdout: string
+  stderr: string
+  /** The CLI's own node process (rss-probe.ts). */
+  rssKiB?: number
+  cpuSeconds?: number
+  /** The largest process of the CLI's tree (node or a child such as git), from GNU time. */
+  treeRssKiB?: number
+}
+
+let cliRuns = 0
+async function cli(args: string[], cwd: string): Promise<CliRun> {
+  const n = ++cliRuns
+  const rssFile = join(scratch, `rss-${n}.jsonl`)
+  const timeFile = join(scratch, `time-${n}.txt`)
+  const argv = [process.execPath, cliJs, ...args]
+  const withTime = existsSync(GNU_TIME) ? [GNU_TIME, '-f', '%M', '-o', timeFile, ...argv] : argv
+  const env = {
+    ...process.env,
+    // A file: URL has no spaces, which NODE_OPTIONS would split on.
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(probe).href}`.trim(),
+    TRAMPOLINE_BENCH_RSS_FILE: rssFile,
+  }
+  const started = performance.now()
+  let exitWall = Number.NaN
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(withTime[0], withTime.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // A process the CLI started (e.g. ssh's ProxyCommand) can hold the pipes open after it exits.
+    child.on('exit', () => (exitWall = (performance.now() - started) / 1000))
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c))
+    child.on('error', reject)
+    child.on('close', (status) => resolve({ code: status ?? 128, stdout: out, stderr: err }))
+  })
+  const wall = (performance.now() - started) / 1000
+  const run: CliRun = { code, wall, exitWall, stdout, stderr }
+  if (existsSync(rssFile)) {
+    const line = JSON.parse(readFileSync(rssFile, 'utf8').trim().split('\n')[0])
+    run.rssKiB = line.maxRssKiB
+    run.cpuSeconds = line.userSeconds + line.systemSeconds
+  }
+  if (existsSync(timeFile)) {
+    const kib = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop())
+    if (Number.isFinite(kib)) run.treeRssKiB = kib
+  }
+  return run
+}
+
+async function cliOk(args: string[], cwd: string): Promise<CliRun> {
+  const run = await cli(args, cwd)
+  if (run.code !== 0) throw new Error(`trampoline ${args.join(' ')} failed (exit ${run.code}):\n${run.stderr}`)
+  return run
+}
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
+}
+
+/** A new tree of the same size: the next push is a real one, replacing a same-sized tree. */
+function bump(repo: string, run: number): void {
+  writeFileSync(join(repo, '.bench-run'), `${String(run).padStart(8, '0')}\n`)
+  git(repo, ['add', '.bench-run'])
+  git(repo, ['-c', 'user.email=bench@trampoline', '-c', 'user.name=bench', 'commit', '-q', '-m', `bench run ${run}`])
+}
+
+/** `git archive` alone, into /dev/null: how fast the local side can produce the stream. */
+async function gitArchiveSeconds(repo: string): Promise<number> {
+  const devNull = openSync('/dev/null', 'w')
+  const started = performance.now()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('git', ['archive', '--format=tar', 'HEAD'], { cwd: repo, stdio: ['ignore', devNull, 'inherit'] })
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git archive exit ${code}`))))
+    })
+  } finally {
+    closeSync(devNull)
+  }
+  return (performance.now() - started) / 1000
+}
+
+/**
+ * The pod's share of a push, without the channel: push-receive.sh's `tar -x` of the tree now
+ * in /workspace/src (re-tarred on the same volume, read back from the page cache), and its
+ * remove_tree (chmod -R u+w, rm -rf), which runs on the old tree before the push returns.
+ */
+async function podUnpack(): Promise<{ extract: number; remove: number }> {
+  const script = [
+    'set -e',
+    'd=/workspace/.bench-unpack',
+    'rm -rf "$d" "$d.tar"; mkdir -p "$d"',
+    'tar -c -f "$d.tar" -C /workspace/src/ .',
+    't0=$(date +%s%N)',
+    'tar -x -R -v -f "$d.tar" -C "$d" --no-same-owner | tail -n 1 >/dev/null',
+    't1=$(date +%s%N)',
+    'chmod -R u+w "$d" 2>/dev/null || true; rm -rf "$d"',
+    't2=$(date +%s%N)',
+    'rm -f "$d.tar"',
+    'echo "$t0 $t1 $t2"',
+  ].join('\n')
+  const result = await execCapture(target, ['bash', '-c', script])
+  if (result.exitCode !== 0) throw new Error(`pod unpack timing failed: ${result.stderr}`)
+  const [t0, t1, t2] = result.stdout.trim().split(' ').map(Number)
+  return { extract: (t1 - t0) / 1e9, remove: (t2 - t1) / 1e9 }
+}
+
+// --- results -----------------------------------------------------------------------
+
+interface Row {
+  id: string
+  label: string
+  bytes?: number
+  /** Seconds of each run. */
+  runs: number[]
+  median: number
+  mibPerSecond?: number
+  /** Row id of the baseline, and the median of the per-run ratios (this run / its baseline run). */
+  baseline?: string
+  ratio?: number
+  ratios?: number[]
+  extra?: Record<string, number | string>
+}
+
+const rows: Row[] = []
+
+function addRow(row: Omit<Row, 'median' | 'mibPerSecond' | 'ratio'> & { pairedWith?: number[] }): Row {
+  const { pairedWith, ...rest } = row
+  const med = median(row.runs)
+  const out: Row = { ...rest, median: med }
+  // (Not for tiny payloads, where a rate means nothing.)
+  if (row.bytes !== undefined && row.bytes >= MiB && med > 0) out.mibPerSecond = row.bytes / MiB / med
+  if (pairedWith) {
+    out.ratios = row.runs.map((s, i) => s / pairedWith[i])
+    out.ratio = median(out.ratios)
+  }
+  rows.push(out)
+  return out
+}
+
+/** Seconds the output pipes stayed open after the CLI exited, worst run (0.1 s and less is noise). */
+const lingerMax = (runs: CliRun[]) => Math.max(0, ...runs.map((r) => r.wall - r.exitWall).filter(Number.isFinite))
+function lingerNote(runs: CliRun[]): Record<string, number> {
+  return lingerMax(runs) > 0.5 ? { pipesOpenAfterExitMaxSeconds: lingerMax(runs) } : {}
+}
+
+const maxOf = (values: (number | undefined)[]) => Math.max(...values.filter((v): v is number => v !== undefined))
+const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10
+
+// --- scenarios -----------------------------------------------------------------------
+
+async function pushScenario(id: string, what: string, repo: string): Promise<void> {
+  say(`${id}: warm-up push (the pod gets a tree of this repository to replace)`)
+  const warm = JSON.parse((await cliOk(['push-tarball', '--force', '--json', ...common], repo)).stdout)
+  const bytes: number = warm.bytes
+  say(`${id}: ${(bytes / MiB).toFixed(1)} MiB of tar per push`)
+
+  const archive: number[] = []
+  const raw: RawRun[] = []
+  const push: CliRun[] = []
+  const reported: number[] = []
+  for (let i = 1; i <= repeat; i++) {
+    archive.push(await gitArchiveSeconds(repo))
+    const r = await rawExec(bytes)
+    raw.push(r)
+    bump(repo, i)
+    const p = await cliOk(['push-tarball', '--json', ...common], repo)
+    const result = JSON.parse(p.stdout)
+    if (result.skipped) throw new Error(`${id}: push ${i} was skipped (tree already in the pod?)`)
+    push.push(p)
+    reported.push(result.seconds)
+    say(`${id} ${i}/${repeat}: raw exec ${r.seconds.toFixed(2)}s, push ${result.seconds.toFixed(2)}s (${p.wall.toFixed(2)}s wall, node ${mib(p.rssKiB ?? 0)} MiB RSS)`)
+  }
+  const rawSeconds = raw.map((r) => r.seconds)
+  addRow({
+    id: `${id}-raw`,
+    label: `raw exec -> cat >/dev/null (${what})`,
+    bytes,
+    runs: rawSeconds,
+    extra: { cpuSeconds: median(raw.map((r) => r.cpuSeconds)) },
+  })
+  addRow({
+    id: `${id}-push`,
+    label: `push-tarball, transfer+unpack (${what})`,
+    bytes,
+    runs: reported,
+    baseline: `${id}-raw`,
+    pairedWith: rawSeconds,
+    extra: {
+      cpuSeconds: median(push.map((p) => p.cpuSeconds ?? Number.NaN)),
+      peakRssMiB: mib(maxOf(push.map((p) => p.rssKiB))),
+      ...(push.some((p) => p.treeRssKiB) ? { peakTreeRssMiB: mib(maxOf(push.map((p) => p.treeRssKiB))) } : {}),
+    },
+  })
+  addRow({
+    id: `${id}-push-wall`,
+    label: `push-tarball, whole command (${what})`,
+    bytes,
+    runs: push.map((p) => p.wall),
+    baseline: `${id}-raw`,
+    pairedWith: rawSeconds,
+    extra: lingerNote(push),
+  })
+  addRow({ id: `${id}-git-archive`, label: `git archive -> /dev/null, local (${what})`, bytes, runs: archive })
+  const pod: { extract: number; remove: number }[] = []
+  for (let i = 1; i <= repeat; i++) pod.push(await podUnpack())
+  say(`${id}: in the pod, tar -x ${median(pod.map((p) => p.extract)).toFixed(2)}s, remove_tree ${median(pod.map((p) => p.remove)).toFixed(2)}s`)
+  addRow({ id: `${id}-pod-extract`, label: `pod: tar -x of that tar from page cache (${what})`, bytes, runs: pod.map((p) => p.extract) })
+  addRow({ id: `${id}-pod-remove`, label: `pod: remove_tree of one such tree (${what})`, bytes, runs: pod.map((p) => p.remove) })
+}
+
+async function noopScenario(repo: string): Promise<void> {
+  // The pod holds this repository's HEAD tree: push-tarball finds nothing to send.
+  const shell: CliRun[] = []
+  const noop: CliRun[] = []
+  const version: number[] = []
+  for (let i = 1; i <= noopRepeat; i++) {
+    version.push((await cliOk(['--version'], repo)).wall)
+    const s = await cliOk(['shell', ...common, '--', 'true'], repo)
+    const p = await cliOk(['push-tarball', '--json', ...common], repo)
+    if (!JSON.parse(p.stdout).skipped) throw new Error('no-op push: the push was not skipped')
+    shell.push(s)
+    noop.push(p)
+    say(`no-op ${i}/${noopRepeat}: shell -- true ${s.wall.toFixed(2)}s, push-tarball (unchanged) ${p.wall.toFixed(2)}s`)
+  }
+  const shellWall = shell.map((s) => s.wall)
+  addRow({ id: 'cli-startup', label: 'trampoline --version (node + module load, no cluster)', runs: version })
+  addRow({
+    id: 'shell-true',
+    label: 'shell -- true (one pod read + one exec)',
+    runs: shellWall,
+    extra: { peakRssMiB: mib(maxOf(shell.map((s) => s.rssKiB))), cpuSeconds: median(shell.map((s) => s.cpuSeconds ?? Number.NaN)) },
+  })
+  addRow({
+    id: 'push-noop',
+    label: 'push-tarball, tree unchanged (nothing sent)',
+    runs: noop.map((p) => p.wall),
+    baseline: 'shell-true',
+    pairedWith: shellWall,
+    extra: { cpuSeconds: median(noop.map((p) => p.cpuSeconds ?? Number.NaN)) },
+  })
+}
+
+interface ClosureSet {
+  bytes: number
+  paths: string[]
+}
+
+type Protocol = 'ssh-ng' | 'ssh'
+
+/**
+ * copy-closure to the pod with each protocol, alternating which goes first. Per run and
+ * protocol, the closures file has a "tiny" set (one small path: the fixed cost of an SSH
+ * session through the port-forward and of nix's handshake) and a "data" set.
+ */
+async function copyScenario(file: string, cwd: string): Promise<void> {
+  const sets = new Map<string, ClosureSet>()
+  const runIds = new Set<number>()
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue
+    const [protocol, kind, run, bytes, path] = line.trim().split(/\s+/)
+    const key = `${kind} ${protocol} ${run}`
+    const set = sets.get(key) ?? { bytes: 0, paths: [] }
+    set.bytes += Number(bytes)
+    set.paths.push(path)
+    sets.set(key, set)
+    runIds.add(Number(run))
+  }
+  const runs = [...runIds].sort((a, b) => a - b)
+  const kinds = ['tiny', 'data'] as const
+  const seconds = { tiny: { 'ssh-ng': [] as number[], ssh: [] as number[] }, data: { 'ssh-ng': [] as number[], ssh: [] as number[] } }
+  const walls = { tiny: { 'ssh-ng': [] as CliRun[], ssh: [] as CliRun[] }, data: { 'ssh-ng': [] as CliRun[], ssh: [] as CliRun[] } }
+  const shape = { tiny: { bytes: 0, count: 0 }, data: { bytes: 0, count: 0 } }
+  for (const [i, run] of runs.entries()) {
+    // Alternate which protocol goes first, so neither always gets the warmer pod.
+    const order: Protocol[] = i % 2 ? ['ssh', 'ssh-ng'] : ['ssh-ng', 'ssh']
+    for (const protocol of order) {
+      for (const kind of kinds) {
+        const set = sets.get(`${kind} ${protocol} ${run}`)
+        if (!set) throw new Error(`closures file has no ${kind} ${protocol} paths for run ${run}`)
+        shape[kind] = { bytes: set.bytes, count: set.paths.length }
+        const c = await cliOk(['copy-closure', '--protocol', protocol, '--json', ...common, ...set.paths], cwd)
+        const reported: number = JSON.parse(c.stdout).seconds
+        seconds[kind][protocol].push(reported)
+        walls[kind][protocol].push(c)
+        const linger = c.wall - c.exitWall > 0.5 ? `, output pipes open ${(c.wall - c.exitWall).toFixed(1)}s after exit` : ''
+        say(`copy-closure ${i + 1}/${runs.length} ${protocol} ${kind}: ${reported.toFixed(2)}s (${c.wall.toFixed(2)}s wall${linger})`)
+      }
+    }
+  }
+  for (const kind of kinds) {
+    const { bytes, count } = shape[kind]
+    const what = `${count} path${count === 1 ? '' : 's'}, ${bytes < MiB ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / MiB).toFixed(0)} MiB`} NAR`
+    for (const protocol of ['ssh', 'ssh-ng'] as Protocol[]) {
+      const extra: Record<string, number> = { wallMedian: median(walls[kind][protocol].map((c) => c.wall)), ...lingerNote(walls[kind][protocol]) }
+      if (kind === 'data') {
+        // What the bytes cost beyond the fixed cost of a session (the tiny copy).
+        const net = median(seconds.data[protocol]) - median(seconds.tiny[protocol])
+        if (net > 0) extra.netMiBps = bytes / MiB / net
+      }
+      addRow({
+        id: `copy-${kind}-${protocol}`,
+        label: `copy-closure --protocol ${protocol} (${what})`,
+        bytes,
+        runs: seconds[kind][protocol],
+        extra,
+        ...(protocol === 'ssh-ng' ? { baseline: `copy-${kind}-ssh`, pairedWith: seconds[kind].ssh } : {}),
+      })
+    }
+  }
+}
+
+// --- report --------------------------------------------------------------------------
+
+function versionOf(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0]
+  } catch {
+    return 'not found'
+  }
+}
+
+async function machine(): Promise<Record<string, string | number>> {
+  const server = await cluster.kc
+    .makeApiClient(VersionApi)
+    .getCode()
+    .then((v) => v.gitVersion, () => 'unknown')
+  let os = 'unknown'
+  try {
+    os = /PRETTY_NAME="?([^"\n]*)/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os
+  } catch {
+    // not Linux, or no os-release
+  }
+  return {
+    cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os,
+    kernel: release(),
+    node: process.versions.node,
+    git: versionOf('git', ['--version']),
+    nix: versionOf('nix', ['--version']),
+    podNix: await execCapture(target, ['nix', '--version']).then((r) => r.stdout.trim() || 'unknown', () => 'unknown'),
+    kubernetes: server,
+    context: cluster.context,
+  }
+}
+
+function fmt(n: number | undefined, digits = 2): string {
+  return n === undefined || !Number.isFinite(n) ? '' : n.toFixed(digits)
+}
+
+function printTable(info: Record<string, unknown>): void {
+  const header = ['measurement', 'size MiB', 'median s', 'MiB/s', 'ratio', 'vs', 'notes']
+  const lines = rows.map((r) => [
+    r.label,
+    r.bytes === undefined ? '' : fmt(r.bytes / MiB, 1),
+    fmt(r.median),
+    fmt(r.mibPerSecond, 1),
+    fmt(r.ratio),
+    r.baseline ?? '',
+    Object.entries(r.extra ?? {})
+      .filter(([, v]) => typeof v === 'string' || Number.isFinite(v))
+      .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(2) : v}`)
+      .join(' '),
+  ])
+  const ids = rows.map((r) => r.id)
+  const table = [header, ...lines]
+  const widths = header.map((_, c) => Math.max(...table.map((l) => l[c].length)))
+  const out = [
+    `trampoline benchmark, ${info.date}, instance ${instance}, ${repeat} runs each (no-op: ${noopRepeat}), medians`,
+    ...Object.entries(info.machine as Record<string, unknown>).map(([k, v]) => `  ${k}: ${v}`),
+    `  load average before/after: ${info.loadBefore} / ${info.loadAfter}`,
+    '',
+    ...table.map((l, i) => `${i ? ids[i - 1].padEnd(18) : 'id'.padEnd(18)} ${l.map((cell, c) => (c === 0 || c >= 5 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')}`.trimEnd()),
+    '',
+    'ratio = median over runs of (this run s / its paired baseline run s); > 1 means slower than the baseline.',
+    ...memoryLines(),
+  ]
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+/** Peak RSS of the CLI's node process against what it streamed: flat means backpressure works. */
+function memory(): Record<string, number> | undefined {
+  const big = rows.find((r) => r.id === 'big-push')
+  const shell = rows.find((r) => r.id === 'shell-true')
+  if (!big?.bytes || !big.extra) return undefined
+  const out: Record<string, number> = { payloadMiB: +(big.bytes / MiB).toFixed(1), pushPeakRssMiB: big.extra.peakRssMiB as number }
+  if (big.extra.peakTreeRssMiB !== undefined) out.pushLargestProcessRssMiB = big.extra.peakTreeRssMiB as number
+  const small = rows.find((r) => r.id === 'small-push')
+  if (small?.bytes && small.extra) {
+    out.smallPayloadMiB = +(small.bytes / MiB).toFixed(1)
+    out.smallPushPeakRssMiB = small.extra.peakRssMiB as number
+  }
+  if (shell?.extra) out.shellTruePeakRssMiB = shell.extra.peakRssMiB as number
+  out.rssOverPayload = +(out.pushPeakRssMiB / out.payloadMiB).toFixed(3)
+  return out
+}
+
+function memoryLines(): string[] {
+  const m = memory()
+  if (!m) return []
+  return [
+    '',
+    `memory: push of ${m.payloadMiB} MiB peaked at ${m.pushPeakRssMiB} MiB RSS in the CLI's node process` +
+      (m.shellTruePeakRssMiB !== undefined ? ` (shell -- true: ${m.shellTruePeakRssMiB} MiB` : '') +
+      (m.smallPushPeakRssMiB !== undefined ? `; push of ${m.smallPayloadMiB} MiB: ${m.smallPushPeakRssMiB} MiB` : '') +
+      (m.shellTruePeakRssMiB !== undefined ? ')' : ''),
+    ...(m.pushLargestProcessRssMiB !== undefined
+      ? [`        largest process of the push's tree (node or git, GNU time): ${m.pushLargestProcessRssMiB} MiB`]
+      : []),
+  ]
+}
+
+async function main(): Promise<void> {
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ')
+  const started = new Date().toISOString()
+  const info = await machine()
+  try {
+    if (opts['big-repo']) await pushScenario('big', 'big incompressible files', opts['big-repo'])
+    if (opts['small-repo']) {
+      const files = git(opts['small-repo'], ['ls-files']).split('\n').length
+      await pushScenario('small', `${files} small files`, opts['small-repo'])
+      await noopScenario(opts['small-repo'])
+    } else if (opts['big-repo']) {
+      await noopScenario(opts['big-repo'])
+    }
+    if (opts.closures) await copyScenario(opts.closures, opts['small-repo'] ?? opts['big-repo'] ?? process.cwd())
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  const report = {
+    date: started,
+    instance,
+    namespace: cluster.namespace,
+    repeat,
+    noopRepeat,
+    chunkKiB: chunkBytes / 1024,
+    machine: info,
+    loadBefore,
+    loadAfter: loadavg().map((l) => l.toFixed(2)).join(' '),
+    results: rows,
+    memory: memory(),
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  else printTable(report)
+}
+
+try {
+  await main()
+  process.exit(0)
+} catch (error) {
+  process.stderr.write(`bench.ts: ${(error as Error).stack ?? error}\n`)
+  process.exit(1)
+}
