@@ -6,6 +6,7 @@
 #   ./test.sh unit       typecheck + unit tests only
 #   ./test.sh container  in-pod scripts with a real nix-daemon and sshd (root)
 #   ./test.sh e2e        the end-to-end journey only
+#   ./test.sh bench      transfer benchmarks on the same cluster choice (numbers, no asserts)
 #
 # Cluster choice for e2e, in order: the cluster your kubeconfig points at (if it answers),
 # minikube (started if installed), else the local cluster from scripts/local-cluster/.
@@ -304,6 +305,14 @@ idle_shutdown() {
   check "status says why it stopped" grep -q 'idle' <<<"$status"
 }
 
+# Benchmarks: ratios against baselines measured in the same run (scripts/bench/README.md).
+run_bench() {
+  choose_cluster
+  provide_image
+  trap 'cd "$root"; [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]] && scripts/local-cluster/cluster.sh down >&2' EXIT
+  BENCH_IMAGE=$test_image scripts/bench/run.sh
+}
+
 summary() {
   echo
   echo "$passes passed, $failures failed"
@@ -314,6 +323,7 @@ case $what in
   unit) install_node_deps; run_unit ;;
   container) run_container ;;
   e2e) install_node_deps; run_e2e; summary ;;
+  bench) install_node_deps; run_bench ;;
   all) install_node_deps; run_unit; run_container; run_e2e; summary ;;
-  *) echo "usage: $0 [all|unit|container|e2e]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|unit|container|e2e|bench]" >&2; exit 2 ;;
 esac
