@@ -44,6 +44,19 @@ describe('networkErrorCode', () => {
     expect(networkErrorCode(Object.assign(new Error('x'), { code: 'CERT_HAS_EXPIRED' }))).toBe('CERT_HAS_EXPIRED')
   })
 
+  it('finds a code among the addresses an AggregateError tried', () => {
+    const tried = [Object.assign(new Error('connect ETIMEDOUT ::1'), { code: 'ETIMEDOUT' })]
+    const error = new TypeError('fetch failed', { cause: new AggregateError(tried, 'all failed') })
+    expect(networkErrorCode(error)).toBe('ETIMEDOUT')
+  })
+
+  it('treats any other fetch failure as the network, naming its innermost cause', () => {
+    expect(networkErrorCode(new TypeError('fetch failed', { cause: new Error('bad port') }))).toBe('bad port')
+    expect(networkErrorCode(new TypeError('fetch failed'))).toBe('fetch failed')
+    expect(explainApiError(new TypeError('fetch failed', { cause: new Error('bad port') }), cluster, 'list pods').message)
+      .toBe('cannot reach the cluster at https://10.0.0.1:6443 (bad port) while trying to list pods')
+  })
+
   it('ignores errors that are not about the network', () => {
     expect(networkErrorCode(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBeUndefined()
     expect(networkErrorCode(undefined)).toBeUndefined()

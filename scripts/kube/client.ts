@@ -113,12 +113,25 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET',
 ])
 
-/** The first system error code in an error's cause chain (fetch wraps them). */
+const isNetworkCode = (code: unknown): code is string =>
+  typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('CERT_') || code.includes('SELF_SIGNED'))
+
+/**
+ * What went wrong on the way to the API server, from the cause chain fetch builds: a
+ * system error code, one inside an AggregateError (each address tried), or, for a
+ * `fetch failed` with no known code (a blocked port, a TLS or proxy failure), the
+ * innermost cause's message. Undefined for errors that are not about the network.
+ */
 export function networkErrorCode(error: unknown): string | undefined {
+  let innermost: any
   for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
-    if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || e.code.startsWith('CERT_') || e.code.includes('SELF_SIGNED'))) {
-      return e.code
-    }
+    if (isNetworkCode(e.code)) return e.code
+    const inner = Array.isArray(e.errors) ? e.errors.find((x: any) => isNetworkCode(x?.code)) : undefined
+    if (inner) return inner.code
+    innermost = e
+  }
+  if (error instanceof TypeError && error.message === 'fetch failed') {
+    return innermost && innermost !== error ? innermost.message || innermost.code || 'fetch failed' : 'fetch failed'
   }
   return undefined
 }
