@@ -173,6 +173,20 @@ run_e2e() {
   log "claude (agent sessions)"
   agent_journey "${common[@]}"
 
+  log "sh -c (a local agent's shell, run in the pod)"
+  # Uncommitted local edits reach the pod before the command; cwd maps to the pushed copy.
+  mkdir -p sub
+  echo "edited locally $$" >sub/note.txt
+  local sh_out sh_err
+  sh_out=$(cd sub && TRAMPOLINE_NAME=$instance TRAMPOLINE_NAMESPACE=$namespace "$root/bin/trampoline-sh" -c 'cat note.txt; pwd; echo to-stderr >&2; exit 3' 2>"$work/sh.err") && code=0 || code=$?
+  check "sh -c passes the exit code through (3, got $code)" test "$code" = 3
+  check "sh -c ran on the uncommitted local edit" grep -qx "edited locally $$" <<<"$sh_out"
+  check "sh -c ran in the pod's copy of the local directory" grep -qx '/workspace/src/sub' <<<"$sh_out"
+  check "sh -c keeps stderr apart from stdout" bash -c 'grep -qx to-stderr "$1" && ! grep -q to-stderr <<<"$2"' _ "$work/sh.err" "$sh_out"
+  sh_out=$(TRAMPOLINE_NAME=$instance TRAMPOLINE_NAMESPACE=$namespace "$root/bin/trampoline-sh" -c 'printf "%s|" "$0" "$@"' name 'a b' c)
+  check "sh -c passes \$0 and arguments like sh ($sh_out)" test "$sh_out" = 'name|a b|c|'
+  rm -rf sub
+
   log "ssh"
   check "ssh (built-in client) runs a command" test "$(tramp ssh "${common[@]}" -- echo via-ssh2)" = via-ssh2
   tramp ssh "${common[@]}" --config >/dev/null

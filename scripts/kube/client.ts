@@ -77,7 +77,8 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
 export function connect(options: ClusterOptions): Cluster {
   const kc = loadKubeConfig(options)
   const context = kc.getCurrentContext()
-  const namespace = options.namespace ?? kc.getContextObject(context)?.namespace ?? 'default'
+  // $TRAMPOLINE_NAMESPACE: for callers that cannot pass flags (an agent's CLAUDE_CODE_SHELL).
+  const namespace = options.namespace ?? (process.env.TRAMPOLINE_NAMESPACE || undefined) ?? kc.getContextObject(context)?.namespace ?? 'default'
   return {
     kc,
     core: kc.makeApiClient(CoreV1Api),
