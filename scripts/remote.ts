@@ -5,7 +5,7 @@ import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
-import { explainLostExec, notReadyReason, readPod, requireRunningPod, userTarget } from './kube/pods.ts'
+import { explainLostExec, podGoneReason, requireRunningPod, userTarget } from './kube/pods.ts'
 
 /** Why exec could not even start: RBAC, a vanished pod, an unreachable API server. */
 export function explainExecOpen(error: unknown, context: CommandContext): Error {
@@ -64,11 +64,6 @@ export async function runInPod(context: CommandContext, options: ExecOptions): P
   return result.exitCode
 }
 
-/** Why the pod can no longer run commands (deleted, being deleted, stopped), if it cannot. */
-async function podGoneReason(context: CommandContext): Promise<string | undefined> {
-  const pod = await readPod(context).catch(() => undefined)
-  return pod ? notReadyReason(pod) : 'it was deleted'
-}
 
 /** A short command with small output, e.g. a probe. */
 export async function captureInPod(context: CommandContext, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {

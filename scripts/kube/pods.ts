@@ -56,13 +56,18 @@ export function userTarget(context: CommandContext): ExecTarget {
   return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: USER_CONTAINER }
 }
 
+/** Why the pod can no longer run commands (deleted, being deleted, stopped), if it cannot. */
+export async function podGoneReason(context: CommandContext): Promise<string | undefined> {
+  const pod = await readPod(context).catch(() => undefined)
+  return pod ? notReadyReason(pod) : 'it was deleted'
+}
+
 /**
  * Explain an exec that ended without an exit code: usually the pod was deleted or
  * restarted under the command.
  */
 export async function explainLostExec(context: CommandContext, message: string): Promise<UserError> {
-  const pod = await readPod(context).catch(() => undefined)
-  const now = pod ? notReadyReason(pod) : 'it was deleted'
+  const now = await podGoneReason(context)
   return new UserError(`lost the command in pod ${context.names.pod}: ${message}${now ? `; the pod ${now.replace(/^it /, '')}` : ''}`, {
     hint: now ? `Run: trampoline setup --name ${context.names.instance}, then try again.` : 'Try again; if it keeps happening, check the cluster (trampoline status).',
     exitCode: ExitCode.notFound,
