@@ -36,7 +36,7 @@ describe('GC roots in the pod', () => {
     const argv = addRootsArgv('copied', [HELLO])
     expect(argv.slice(0, 2)).toEqual(['sh', '-c'])
     expect(argv[2]).not.toContain(HELLO)
-    expect(argv.slice(3)).toEqual(['trampoline-roots', '/nix/var/nix/gcroots/trampoline', 'copied', HELLO])
+    expect(argv.slice(3)).toEqual(['trampoline-roots', '/nix/var/nix/gcroots/trampoline', HELLO, rootName('copied', HELLO)])
   })
 })
 

@@ -28,10 +28,10 @@ export function rootName(kind: RootKind, storePath: string): string {
   return `${kind}-${storePath.slice('/nix/store/'.length)}`
 }
 
-/** Remote argv that symlinks each path into GC_ROOTS_DIR; paths travel as arguments, not code. */
+/** Remote argv that symlinks each path into GC_ROOTS_DIR; paths and names travel as arguments, not code. */
 export function addRootsArgv(kind: RootKind, storePaths: string[]): string[] {
-  const script = 'dir=$1 kind=$2; shift 2; for p; do ln -sfn "$p" "$dir/$kind-${p#/nix/store/}"; done'
-  return ['sh', '-c', script, 'trampoline-roots', GC_ROOTS_DIR, kind, ...storePaths]
+  const script = 'dir=$1; shift; while [ $# -gt 1 ]; do ln -sfn "$1" "$dir/$2"; shift 2; done'
+  return ['sh', '-c', script, 'trampoline-roots', GC_ROOTS_DIR, ...storePaths.flatMap((path) => [path, rootName(kind, path)])]
 }
 
 /** Root the paths in the pod; a failure only warns (the copy itself succeeded). */
