@@ -87,6 +87,13 @@ choose_cluster() {
   cluster_kind=local
 }
 
+# The local cluster this run brought up goes down with it (unless asked to keep it).
+release_cluster() {
+  if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]]; then
+    scripts/local-cluster/cluster.sh down >&2 || true
+  fi
+}
+
 kubeconfig_answers() {
   # The tool itself decides: status fails fast with a clear error when unreachable.
   tramp status --quiet >/dev/null 2>&1
@@ -129,9 +136,7 @@ run_e2e() {
     tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
     tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true
     rm -rf "$work"
-    if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]]; then
-      scripts/local-cluster/cluster.sh down >&2 || true
-    fi
+    release_cluster
   }
   trap 'cd "$root"; e2e_cleanup' EXIT
 
@@ -323,7 +328,7 @@ idle_shutdown() {
 run_bench() {
   choose_cluster
   provide_image
-  trap 'cd "$root"; [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]] && scripts/local-cluster/cluster.sh down >&2' EXIT
+  trap 'cd "$root"; release_cluster' EXIT
   BENCH_IMAGE=$test_image scripts/bench/run.sh
 }
 
