@@ -38,13 +38,6 @@ node_bin=$root/node_modules/.bin/node
 tramp() { "$node_bin" "$root/bin/trampoline.js" "$@"; }
 json_field() { "$node_bin" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 
-run_unit() {
-  log "typecheck"
-  npx tsc --noEmit
-  log "unit tests"
-  npx vitest run
-}
-
 run_container() {
   log "in-pod scripts against a real nix-daemon and sshd"
   bash container/tests/run.sh
@@ -338,11 +331,63 @@ summary() {
   [[ $failures -eq 0 ]]
 }
 
+# --- stages ------------------------------------------------------------------------
+# Each stage runs in its own shell, so one that fails (or aborts) does not hide whether
+# the others pass. Its counts come from its own closing line; a stage that ends without
+# one, or exits non-zero with no failure counted, is one failure of its own.
+total_passed=0
+total_failed=0
+stage_report=()
+run_stage() {
+  local name=$1 fn=$2 log code=0 line p f
+  log=$(mktemp)
+  set +e
+  ( set -euo pipefail; "$fn" ) 2>&1 | tee "$log"
+  code=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^[A-Za-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+  rm -f "$log"
+  p=0 f=0
+  if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}; fi
+  if [[ $code != 0 && $f == 0 ]]; then f=1; fi
+  [[ -n $line || $code != 0 ]] || p=$((p + 1))
+  total_passed=$((total_passed + p)) total_failed=$((total_failed + f))
+  stage_report+=("$(printf '%-10s %s passed, %s failed (exit %s)' "$name" "$p" "$f" "$code")")
+}
+
+# The unit stage: typecheck counts as one check, vitest's own totals follow.
+unit_stage() {
+  local json code=0 typecheck=0
+  log "typecheck"
+  npx tsc --noEmit || typecheck=1
+  log "unit tests"
+  json=$(mktemp)
+  npx vitest run --reporter=default --reporter=json --outputFile="$json" || code=$?
+  "$node_bin" -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));const t=+process.argv[2];console.log(`unit: ${r.numPassedTests+(t?0:1)} passed, ${r.numFailedTests+t} failed`)' "$json" "$typecheck" || true
+  rm -f "$json"
+  [[ $code == 0 && $typecheck == 0 ]]
+}
+e2e_stage() { run_e2e; summary; }
+
+finish() {
+  echo
+  echo "==> stages"
+  printf '  %s\n' "${stage_report[@]}"
+  echo "$total_passed passed, $total_failed failed"
+  [[ $total_failed == 0 ]]
+}
+
 case $what in
-  unit) install_node_deps; run_unit ;;
-  container) run_container ;;
-  e2e) install_node_deps; run_e2e; summary ;;
+  unit) install_node_deps; run_stage unit unit_stage; finish ;;
+  container) run_stage container run_container; finish ;;
+  e2e) install_node_deps; run_stage e2e e2e_stage; finish ;;
   bench) install_node_deps; run_bench ;;
-  all) install_node_deps; run_unit; run_container; run_e2e; summary ;;
+  all)
+    install_node_deps
+    run_stage unit unit_stage
+    run_stage container run_container
+    run_stage e2e e2e_stage
+    finish
+    ;;
   *) echo "usage: $0 [all|unit|container|e2e|bench]" >&2; exit 2 ;;
 esac
