@@ -16,8 +16,9 @@ export PATH=/nix/var/nix/profiles/default/bin:$PATH
 
 log() { echo "entrypoint-daemon: $*" >&2; }
 stopped() {
-  local reason
-  reason=$(head -c 900 "$RUN/shutdown" 2>/dev/null || true)
+  local reason=''
+  # The user container writes this file: never follow a link it may have planted there.
+  [ -f "$RUN/shutdown" ] && [ ! -L "$RUN/shutdown" ] && reason=$(head -c 900 "$RUN/shutdown" 2>/dev/null || true)
   reason=${reason:-idle: shutdown requested}
   # The message Kubernetes shows for this container; `idle: <reason>`.
   printf '%s\n' "$reason" > "$TERMINATION_LOG" 2>/dev/null || true
@@ -35,7 +36,18 @@ mkdir -p "$RUN"
 mkdir -p /nix/var/nix/daemon-socket
 chmod 0755 /nix/var/nix/daemon-socket
 
-nix-daemon &
+# Sign everything this daemon builds or substitutes with the instance's key, so clients
+# that trust the key (copy-closure --from, the laptop's store) can check where a path
+# came from. The key is mounted into this container only.
+SIGNING_KEY=${TRAMPOLINE_SIGNING_KEY:-}
+sign=()
+if [ -n "$SIGNING_KEY" ] && [ -r "$SIGNING_KEY" ]; then
+  sign=(--option secret-key-files "$SIGNING_KEY")
+elif [ -n "$SIGNING_KEY" ]; then
+  log "no signing key at $SIGNING_KEY: builds stay unsigned (trampoline setup creates the key)"
+fi
+
+nix-daemon ${sign[@]+"${sign[@]}"} &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; exit 0' TERM INT
 log "nix-daemon $daemon serving $(nix-daemon --version 2>/dev/null | head -1)"

@@ -18,6 +18,7 @@ describe('instance names', () => {
       pvc: 'trampoline-web',
       sshSecret: 'trampoline-web-ssh',
       agentSecret: 'trampoline-web-agent',
+      signingSecret: 'trampoline-web-signing',
       scripts: 'trampoline-web-scripts',
       networkPolicy: 'trampoline-web-egress',
     })

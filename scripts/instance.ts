@@ -21,6 +21,7 @@ export interface InstanceNames {
   pvc: string
   sshSecret: string
   agentSecret: string
+  signingSecret: string
   scripts: string
   networkPolicy: string
 }
@@ -56,6 +57,7 @@ export function namesFor(instance: string): InstanceNames {
     pvc: base,
     sshSecret: `${base}-ssh`,
     agentSecret: `${base}-agent`,
+    signingSecret: `${base}-signing`,
     scripts: `${base}-scripts`,
     networkPolicy: `${base}-egress`,
   }

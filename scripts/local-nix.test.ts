@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { nixCopyArgs, podStoreUrl } from './local-nix.ts'
+import { nixCopyFromArgs, podStoreUrl } from './local-nix.ts'
 import { parseMaintenanceReport } from './commands/maintenance.ts'
 
 describe('nix copy arguments', () => {
-  it('pushes to the pod without disabling signature checks', () => {
-    const args = nixCopyArgs('to', 'ssh-ng://trampoline-x', ['/nix/store/a-b'])
-    expect(args).toContain('--to')
-    expect(args).not.toContain('--no-check-sigs')
-    expect(args.at(-1)).toBe('/nix/store/a-b')
-  })
-
-  it('pulls from the pod trusting its unsigned paths', () => {
-    const args = nixCopyArgs('from', 'ssh-ng://trampoline-x', ['/nix/store/a-b'])
-    expect(args.slice(args.indexOf('copy'))).toEqual(['copy', '--no-check-sigs', '--from', 'ssh-ng://trampoline-x', '/nix/store/a-b'])
+  it('pulls from the pod with the signature arguments it is given', () => {
+    const args = nixCopyFromArgs('ssh-ng://trampoline-x', ['/nix/store/a-b'], ['--option', 'extra-trusted-public-keys', 'k:AAAA'])
+    expect(args.slice(args.indexOf('copy'))).toEqual(['copy', '--option', 'extra-trusted-public-keys', 'k:AAAA', '--from', 'ssh-ng://trampoline-x', '/nix/store/a-b'])
+    expect(nixCopyFromArgs('ssh-ng://trampoline-x', ['/nix/store/a-b'], [])).not.toContain('--no-check-sigs')
   })
 
   it('names the pod store by its ssh alias', () => {

@@ -12,12 +12,9 @@ export function podStoreUrl(files: Pick<SshFiles, 'alias'>, protocol: StoreProto
   return `${protocol}://${files.alias}`
 }
 
-/** `nix copy` arguments for either direction. Paths from the pod carry no signature we
- * could check, so pulling them needs --no-check-sigs (we trust our own pod). */
-export function nixCopyArgs(direction: 'to' | 'from', store: string, paths: string[]): string[] {
-  return direction === 'to'
-    ? [...NIX_FEATURES, 'copy', '--to', store, ...paths]
-    : [...NIX_FEATURES, 'copy', '--no-check-sigs', '--from', store, ...paths]
+/** `nix copy --from` the pod; sigArgs say how signatures are checked (signing/local-trust.ts). */
+export function nixCopyFromArgs(store: string, paths: string[], sigArgs: string[]): string[] {
+  return [...NIX_FEATURES, 'copy', ...sigArgs, '--from', store, ...paths]
 }
 
 export async function requireLocalNix(): Promise<void> {

@@ -42,14 +42,15 @@ check "every .nix file parses (flake, dev shell, package, images, test derivatio
 t_nix_conf() {
   local c=/opt/trampoline/nix.conf
   grep -qx 'experimental-features = nix-command flakes' $c
-  grep -qx 'trusted-users = root trampoline' $c
+  grep -qx 'trusted-users = root' $c
+  if grep -E '^(extra-)?trusted-users.*trampoline' $c; then return 1; fi
   grep -qx 'build-users-group = nixbld' $c
   grep -qx 'sandbox = true' $c
   grep -qx 'substituters =' $c
   NIX_CONF_DIR=/opt/trampoline nix --extra-experimental-features nix-command show-config 2>&1 | tee "$T/logs/show-config" | grep -qx 'sandbox = true'
   ! grep -i 'unknown setting' "$T/logs/show-config"
 }
-check "nix.conf: features, trusted user, sandbox, no substituters; Nix accepts every setting" t_nix_conf
+check "nix.conf: features, root the only trusted user, sandbox, no substituters; Nix accepts every setting" t_nix_conf
 
 t_sshd_config() {
   sed "s|^HostKey .*|HostKey $T/keys/host|" /opt/trampoline/sshd_config > "$T/sshd_config.T"

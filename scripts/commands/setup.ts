@@ -28,6 +28,8 @@ import {
   type SettingOptions,
 } from '../manifests/settings.ts'
 import { syncSshKeys } from '../ssh/keys.ts'
+import { syncSigningKey } from '../signing/key.ts'
+import { trustKeyLine } from '../signing/local-trust.ts'
 import { hostAlias } from '../ssh/config.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { parseDuration, formatDuration } from '../units.ts'
@@ -110,6 +112,8 @@ export interface SetupResult {
   arch: string | null
   phase: string
   reused: boolean
+  /** The public key the pod signs its store paths with (trusted-public-keys format). */
+  signingKey: string
 }
 
 export const command: CommandModule<GlobalOptions, SetupArgs> = {
@@ -169,6 +173,12 @@ export async function setup(context: CommandContext, options: SettingOptions, st
   await ensurePvc(context, template, storeOptions)
   const identity = await syncSshKeys(context, hostAlias(names.instance))
   for (const change of identity.changes) info(change)
+  const signing = await syncSigningKey(context)
+  if (signing.created) {
+    info(`created signing key secret ${names.signingSecret}; the pod signs what it builds with it`)
+    info(`  to let your Nix check paths from this pod, add to /etc/nix/nix.conf (then restart nix-daemon):`)
+    info(`    ${trustKeyLine(signing.publicKey)}`)
+  }
 
   const desired = withSpecHash(buildPod(template, { names, labels, settings }))
   const plan = podAction(existingPod, desired, { hostKeyChanged: identity.secretCreated && !!existingPod })
@@ -211,6 +221,7 @@ export async function setup(context: CommandContext, options: SettingOptions, st
     arch: (await nodeArch(context, ready.spec?.nodeName)) ?? settings.arch ?? null,
     phase: ready.status?.phase ?? 'Running',
     reused: plan.action === 'reuse',
+    signingKey: signing.publicKey,
   }
 }
 

@@ -4,7 +4,8 @@ import type { CommandModule } from 'yargs'
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
 import { connect, explainApiError, type Cluster } from '../kube/client.ts'
 import { printResult, type GlobalOptions } from '../context.ts'
-import { APP_SELECTOR, INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
+import { APP_SELECTOR, COMPONENT_LABEL, INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
+import { SIGNING_COMPONENT, storedPublicKey } from '../manifests/signing-secret.ts'
 import { PassThrough } from 'node:stream'
 import { exec, type ExecSession } from '../kube/exec.ts'
 import { USER_CONTAINER } from '../kube/pods.ts'
@@ -51,6 +52,8 @@ export interface StatusRow {
   storeRequest?: string
   storeUsedBytes?: number
   storeSizeBytes?: number
+  /** The public key the pod signs with (trusted-public-keys format); --json only. */
+  signingKey?: string
 }
 
 /** Running, Starting, Pending, Stopped (idle: ...), Failed, or Down (store only, no pod). */
@@ -190,6 +193,20 @@ async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRo
   }
 }
 
+/** Each instance's public signing key, from its signing Secret (none where we may not list Secrets). */
+async function withSigningKeys(cluster: Cluster, rows: StatusRow[], allNamespaces: boolean): Promise<StatusRow[]> {
+  const labelSelector = `${APP_SELECTOR},${COMPONENT_LABEL}=${SIGNING_COMPONENT}`
+  const secrets = await (allNamespaces
+    ? cluster.core.listSecretForAllNamespaces({ labelSelector })
+    : cluster.core.listNamespacedSecret({ labelSelector, namespace: cluster.namespace })
+  ).then((list) => list.items, () => [])
+  const keys = new Map(secrets.map((s) => [`${s.metadata?.namespace}/${s.metadata?.labels?.[INSTANCE_LABEL]}`, storedPublicKey(s)]))
+  return rows.map((row) => {
+    const signingKey = keys.get(`${row.namespace}/${row.instance}`)
+    return signingKey ? { ...row, signingKey } : row
+  })
+}
+
 export const command: CommandModule<GlobalOptions, StatusArgs> = {
   command: 'status',
   describe: 'List instances: phase, age, idle time and activity, store use',
@@ -214,6 +231,7 @@ export const command: CommandModule<GlobalOptions, StatusArgs> = {
     }
     let rows = statusRows(pods, pvcs, Date.now())
     if (args.name) rows = rows.filter((r) => r.instance === args.name)
+    if (args.json) rows = await withSigningKeys(cluster, rows, args.allNamespaces ?? false)
     rows = await Promise.all(rows.map(async (row) => (row.phase === 'Running' ? { ...row, ...(await probe(cluster, row)) } : row)))
     printResult({ json: args.json ?? false }, rows, () =>
       rows.length

@@ -48,7 +48,7 @@ describe('the template', () => {
 
   it('reads octal modes the way kubectl does (YAML 1.1)', () => {
     const modes = template.pod.spec!.volumes!.map((v) => v.configMap?.defaultMode ?? v.secret?.defaultMode).filter((m) => m !== undefined)
-    expect(modes).toEqual([0o555, 0o444, 0o444])
+    expect(modes).toEqual([0o555, 0o444, 0o444, 0o400])
   })
 
   it('stands for the defaults CLAUDE.md promises', () => {
@@ -132,6 +132,29 @@ describe('buildPod', () => {
     expect(mountsOf('user')).toEqual([{ name: 'agent', mountPath: '/etc/trampoline/agent', readOnly: true }])
     expect(mountsOf('nix-daemon')).toEqual([])
     expect(pod.spec!.initContainers!.flatMap((c) => c.volumeMounts ?? []).filter((m) => m.name === 'agent')).toEqual([])
+  })
+
+  it('mounts the signing key into the nix-daemon container only, root-readable', () => {
+    const signing = pod.spec!.volumes!.find((v) => v.name === 'signing')!
+    expect(signing.secret).toEqual({ secretName: 'trampoline-web-signing', defaultMode: 0o400 })
+    const mountsOf = (name: string) => pod.spec!.containers.find((c) => c.name === name)!.volumeMounts!.filter((m) => m.name === 'signing')
+    expect(mountsOf('nix-daemon')).toEqual([{ name: 'signing', mountPath: '/etc/trampoline/signing', readOnly: true }])
+    expect(mountsOf('user')).toEqual([])
+    expect(pod.spec!.initContainers!.flatMap((c) => c.volumeMounts ?? []).filter((m) => m.name === 'signing')).toEqual([])
+    const daemonEnv = pod.spec!.containers.find((c) => c.name === 'nix-daemon')!.env!
+    expect(daemonEnv).toContainEqual({ name: 'TRAMPOLINE_SIGNING_KEY', value: '/etc/trampoline/signing/secret-key' })
+  })
+
+  it('keeps the user container unprivileged: no escalation, no capabilities, no token, no host namespaces', () => {
+    const user = pod.spec!.containers.find((c) => c.name === 'user')!
+    expect(user.securityContext).toMatchObject({ runAsUser: 1000, runAsNonRoot: true, privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+    expect(user.securityContext?.capabilities?.add).toBeUndefined()
+    expect(pod.spec!.automountServiceAccountToken).toBe(false)
+    expect(pod.spec!.hostPID ?? false).toBe(false)
+    expect(pod.spec!.hostNetwork ?? false).toBe(false)
+    expect(pod.spec!.hostIPC ?? false).toBe(false)
+    expect(pod.spec!.shareProcessNamespace ?? false).toBe(false)
+    expect(pod.spec!.volumes!.filter((v) => v.hostPath)).toEqual([])
   })
 
   it('refuses a template with a Secret volume it cannot name', () => {

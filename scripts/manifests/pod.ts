@@ -14,6 +14,7 @@ export const ARCH_LABEL = 'kubernetes.io/arch'
 /** Volume names in k8s-pod.yaml for the instance's two Secrets. */
 export const SSH_VOLUME = 'ssh'
 export const AGENT_VOLUME = 'agent'
+export const SIGNING_VOLUME = 'signing'
 export const PULL_POLICIES = ['IfNotPresent', 'Never', 'Always'] as const
 export type PullPolicy = (typeof PULL_POLICIES)[number]
 
@@ -145,6 +146,7 @@ export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
 function secretNameFor(volume: string, names: InstanceNames): string {
   if (volume === SSH_VOLUME) return names.sshSecret
   if (volume === AGENT_VOLUME) return names.agentSecret
+  if (volume === SIGNING_VOLUME) return names.signingSecret
   throw new Error(`the pod template mounts an unknown Secret volume "${volume}"`)
 }
 

@@ -1,0 +1,60 @@
+// Commands in the nix-daemon container, as root: the steps that need a trusted Nix user
+// (importing unsigned paths, signing). The user container is never trusted; the CLI is,
+// because whoever may exec into this container (RBAC: create pods/exec) is root there
+// anyway. Nothing here takes code from the pod: paths travel as arguments or on stdin.
+import type { CommandContext } from './context.ts'
+import { ExitCode, UserError } from './errors.ts'
+import { exec, execCapture, type ExecOptions, type ExecTarget } from './kube/exec.ts'
+import { DAEMON_CONTAINER, explainLostExec } from './kube/pods.ts'
+import { explainExecOpen } from './remote.ts'
+import { POD_SIGNING_KEY_FILE } from './manifests/signing-secret.ts'
+
+export function daemonTarget(context: CommandContext): ExecTarget {
+  return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: DAEMON_CONTAINER }
+}
+
+/** Run in the nix-daemon container; resolves to the exit code. */
+export async function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
+  const result = await exec(daemonTarget(context), options).catch((error) => {
+    throw explainExecOpen(error, context)
+  })
+  if (result.message) throw await explainLostExec(context, result.message)
+  return result.exitCode
+}
+
+async function captureInDaemon(context: CommandContext, command: string[], input?: string): Promise<string> {
+  const result = await execCapture(daemonTarget(context), command, input).catch((error) => {
+    throw explainExecOpen(error, context)
+  })
+  if (result.message) throw await explainLostExec(context, result.message)
+  if (result.exitCode !== 0) {
+    throw new UserError(`${command[0]} in the nix-daemon container failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-500)}`, {
+      exitCode: ExitCode.failure,
+    })
+  }
+  return result.stdout
+}
+
+/** Which of these store paths the pod's store lacks (the list goes on stdin: no argv limit). */
+export async function invalidInPod(context: CommandContext, paths: string[]): Promise<string[]> {
+  if (!paths.length) return []
+  const out = await captureInDaemon(context, ['sh', '-c', 'xargs -r nix-store --check-validity --print-invalid'], `${paths.join('\n')}\n`)
+  return out.split('\n').filter(Boolean)
+}
+
+/**
+ * Shell for the import: nix-store --import reads a `nix-store --export` stream and prints
+ * each path it added, and those get the instance's signature (so they can come back out
+ * with signature checks on).
+ */
+export const IMPORT_SCRIPT = `set -o pipefail; nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --key-file "$1"; else cat >/dev/null; fi; }`
+
+export function importArgv(): string[] {
+  return ['bash', '-c', IMPORT_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE]
+}
+
+/** Sign these paths' closures with the instance's key (idempotent), so a signature-checking copy accepts them. */
+export async function signClosuresInPod(context: CommandContext, paths: string[]): Promise<void> {
+  if (!paths.length) return
+  await captureInDaemon(context, ['sh', '-c', 'xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"', 'trampoline-sign', POD_SIGNING_KEY_FILE], `${paths.join('\n')}\n`)
+}
