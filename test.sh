@@ -112,6 +112,8 @@ provide_image() {
 
 # shellcheck source=test/e2e/agent.sh
 source "$root/test/e2e/agent.sh"
+# shellcheck source=test/e2e/escape.sh
+source "$root/test/e2e/escape.sh"
 
 run_e2e() {
   choose_cluster
@@ -168,6 +170,9 @@ run_e2e() {
   tramp shell "${common[@]}" -- sh -c 'exit 42' || code=$?
   check "shell passes the exit code through (42)" test "$code" = 42
 
+  log "escape suite (the user container must not reach root)"
+  escape_journey "$work" "${common[@]}"
+
   log "claude (agent sessions)"
   agent_journey "${common[@]}"
 
@@ -198,8 +203,23 @@ run_e2e() {
   echo "trampoline-$instance $(ssh-keygen -q -t ed25519 -N '' -f "$work/other" && cut -d' ' -f1,2 "$work/other.pub")" >"$known_hosts"
   check "system ssh refuses a host key that is not pinned" bash -c '! ssh -F "$1" "$2" true </dev/null 2>/dev/null' _ "$ssh_config" "trampoline-$instance"
   cp "$work/known_hosts.good" "$known_hosts"
+  # Evaluate here, build there: the untrusted pod user still builds what the laptop sends.
+  out=$(NIX_SSHOPTS="-F $ssh_config" nix --extra-experimental-features nix-command build --no-link --json \
+    --store "ssh-ng://trampoline-$instance" --eval-store auto -f slow.nix --arg seconds 0 --argstr salt "eval-$$" 2>"$work/eval.err" |
+    json_field 0.outputs.out) || true
+  check "local evaluation, build in the pod over ssh-ng (no trust needed): $out" \
+    tramp shell "${common[@]}" -- sh -c 'test -n "$1" && nix-store --check-validity "$1"' _ "$out"
 
   log "copy-closure --from"
+  local signing_key
+  signing_key=$(tramp status "${common[@]}" --json | json_field 0.signingKey)
+  check "status --json shows the pod's signing key ($signing_key)" grep -Eq "^trampoline-$namespace-$instance-1:[A-Za-z0-9+/]{43}=$" <<<"$signing_key"
+  check "the pod signed its build with that key" \
+    tramp shell "${common[@]}" -- sh -c 'nix path-info --sigs "$1" | grep -qF -- "$2"' _ "$result" "${signing_key%%:*}"
+  # Without the pod's key the local Nix refuses the path: so signatures really are checked.
+  check "a copy that does not trust the pod's key is refused" \
+    bash -c '! NIX_SSHOPTS="-F $1" nix --extra-experimental-features nix-command copy --from "ssh-ng://trampoline-$2" "$3" 2>"$4" && grep -qi signature "$4"' \
+    _ "$ssh_config" "$instance" "$result" "$work/unsigned.err"
   tramp copy-closure "${common[@]}" --from "$result"
   check "result closure copied into the local store" test -x "$result/bin/hello"
   check "result runs locally" test "$("$result/bin/hello")" = "Hello from trampoline"
