@@ -47,7 +47,16 @@ elif [ -n "$SIGNING_KEY" ]; then
   log "no signing key at $SIGNING_KEY: builds stay unsigned (trampoline setup creates the key)"
 fi
 
-nix-daemon ${sign[@]+"${sign[@]}"} &
+# Binary caches: the pod spec says which (the user container's clients set none, so they
+# cannot narrow or widen them). An unset variable leaves Nix's own default.
+caches=()
+[ -n "${TRAMPOLINE_SUBSTITUTERS+set}" ] && caches+=(--option substituters "$TRAMPOLINE_SUBSTITUTERS")
+[ -n "${TRAMPOLINE_TRUSTED_PUBLIC_KEYS+set}" ] && caches+=(--option trusted-public-keys "$TRAMPOLINE_TRUSTED_PUBLIC_KEYS")
+NETRC=${TRAMPOLINE_NETRC_FILE:-/etc/trampoline/netrc/netrc}
+[ -r "$NETRC" ] && caches+=(--option netrc-file "$NETRC")
+log "binary caches: ${TRAMPOLINE_SUBSTITUTERS-(Nix default)}"
+
+nix-daemon ${sign[@]+"${sign[@]}"} ${caches[@]+"${caches[@]}"} &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; exit 0' TERM INT
 log "nix-daemon $daemon serving $(nix-daemon --version 2>/dev/null | head -1)"

@@ -88,7 +88,7 @@ fi
 chown 0:0 "$VOL"
 chmod 0755 "$VOL"
 install -d -m 0755 -o 0 -g 0 "$VOL/var" "$VOL/var/nix" "$VOL/var/log" "$VOL/var/log/nix"
-nixbld=$(getent group nixbld | cut -d: -f3 || true)
+nixbld=$(grep -m 1 '^nixbld:' /etc/group | cut -d: -f3 || true)
 chown "0:${nixbld:-0}" "$VOL/store"
 chmod 1775 "$VOL/store"
 install -d -m 0755 -o 0 -g 0 "$VOL/var/nix/daemon-socket" "$VOL/var/nix/db" "$VOL/var/nix/gcroots" "$VOL/var/nix/profiles"

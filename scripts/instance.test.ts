@@ -19,6 +19,7 @@ describe('instance names', () => {
       sshSecret: 'trampoline-web-ssh',
       agentSecret: 'trampoline-web-agent',
       signingSecret: 'trampoline-web-signing',
+      netrcSecret: 'trampoline-web-netrc',
       scripts: 'trampoline-web-scripts',
       networkPolicy: 'trampoline-web-egress',
     })

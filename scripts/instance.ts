@@ -22,6 +22,7 @@ export interface InstanceNames {
   sshSecret: string
   agentSecret: string
   signingSecret: string
+  netrcSecret: string
   scripts: string
   networkPolicy: string
 }
@@ -58,6 +59,7 @@ export function namesFor(instance: string): InstanceNames {
     sshSecret: `${base}-ssh`,
     agentSecret: `${base}-agent`,
     signingSecret: `${base}-signing`,
+    netrcSecret: `${base}-netrc`,
     scripts: `${base}-scripts`,
     networkPolicy: `${base}-egress`,
   }

@@ -82,6 +82,9 @@ rm -f "$ROOT/usr/sbin/policy-rc.d"
 umount "$ROOT/proc"
 
 log "configuring users, /nix and sshd"
+# As in the official nixos/nix image, /bin/sh is bash (the pod's passwd gives /bin/sh as
+# the user's shell, the one path both images have).
+ln -sfn bash "$ROOT/bin/sh"
 # Nix's build users: nix-daemon (root) runs each build as one of these.
 chroot "$ROOT" groupadd -r -g 30000 nixbld
 for i in $(seq 1 32); do

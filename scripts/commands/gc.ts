@@ -32,7 +32,7 @@ function isStore(object: LabelledObject): boolean {
   if (object.kind === 'PersistentVolumeClaim') return true
   if (object.kind !== 'Secret' || !object.instance) return false
   const names = namesFor(object.instance)
-  return object.name === names.sshSecret || object.name === names.agentSecret || object.name === names.signingSecret
+  return object.name === names.sshSecret || object.name === names.agentSecret || object.name === names.signingSecret || object.name === names.netrcSecret
 }
 
 export function gcPlan(objects: LabelledObject[], now: number, options: { includeStores: boolean; graceSeconds?: number }): GcItem[] {

@@ -24,11 +24,13 @@ import {
   parseResource,
   parseSize,
   resolvePodSettings,
+  parseCacheOptions,
   resolveStoreSettings,
   type SettingOptions,
 } from '../manifests/settings.ts'
 import { syncSshKeys } from '../ssh/keys.ts'
 import { syncSigningKey } from '../signing/key.ts'
+import { readNetrcFile, syncNetrc } from '../netrc.ts'
 import { trustKeyLine } from '../signing/local-trust.ts'
 import { hostAlias } from '../ssh/config.ts'
 import { writeSshFiles } from '../ssh/files.ts'
@@ -44,6 +46,11 @@ interface SetupArgs extends GlobalOptions {
   storageClass?: string
   idleTimeout?: string
   pullPolicy?: string
+  substituter?: string[]
+  trustedPublicKey?: string[]
+  defaultCache?: boolean
+  netrcFile?: string
+  imagePullSecret?: string[]
   timeout: string
 }
 
@@ -78,9 +85,13 @@ export function podAction(existing: V1Pod | undefined, desired: V1Pod, options: 
 }
 
 /** The explicit options, parsed; a bad value is a usage error. */
-export function parseSettingOptions(args: Pick<SetupArgs, 'arch' | 'image' | 'cpu' | 'memory' | 'idleTimeout' | 'pullPolicy'>): SettingOptions {
+export function parseSettingOptions(
+  args: Pick<SetupArgs, 'arch' | 'image' | 'cpu' | 'memory' | 'idleTimeout' | 'pullPolicy' | 'substituter' | 'trustedPublicKey' | 'defaultCache' | 'imagePullSecret'>,
+): SettingOptions {
   try {
     return {
+      caches: parseCacheOptions({ substituter: args.substituter?.map(String), trustedPublicKey: args.trustedPublicKey?.map(String), defaultCache: args.defaultCache }),
+      imagePullSecrets: args.imagePullSecret?.map(String).flatMap((s) => s.split(',')).filter(Boolean),
       image: args.image,
       pullPolicy: args.pullPolicy === undefined ? undefined : parsePullPolicy(args.pullPolicy),
       cpu: args.cpu === undefined ? undefined : parseResource('cpu', args.cpu),
@@ -114,6 +125,7 @@ export interface SetupResult {
   reused: boolean
   /** The public key the pod signs its store paths with (trusted-public-keys format). */
   signingKey: string
+  substituters: string[]
 }
 
 export const command: CommandModule<GlobalOptions, SetupArgs> = {
@@ -129,10 +141,16 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       .option('store-size', { type: 'string', describe: 'Size of the store volume when it is created, e.g. 50Gi' })
       .option('storage-class', { type: 'string', describe: 'StorageClass of the store volume (default: the cluster\'s default)' })
       .option('idle-timeout', { type: 'string', describe: 'Stop the pod after this long without activity: 30m, 2h, 900s; 0 = never' })
+      .option('substituter', { type: 'string', array: true, describe: 'A binary cache for the pod (repeatable), added to cache.nixos.org unless --no-default-cache' })
+      .option('trusted-public-key', { type: 'string', array: true, describe: 'A key the pod accepts cache paths signed with (repeatable), name:base64' })
+      .option('default-cache', { type: 'boolean', describe: 'Use cache.nixos.org (--no-default-cache: only the --substituter ones)' })
+      .option('netrc-file', { type: 'string', describe: 'netrc with credentials for private caches; kept in a Secret only the nix-daemon container mounts' })
+      .option('image-pull-secret', { type: 'string', array: true, describe: 'docker-registry Secret(s) for pulling --image from a private registry' })
       .option('timeout', { type: 'string', default: '10m', describe: 'How long to wait for the pod to be ready' })
       .example('$0 setup', 'create or resume the instance of this repository')
       .example('$0 setup --arch arm64 --cpu 8 --memory 16Gi', 'a bigger builder on an arm64 node')
-      .example('$0 setup --image localhost/trampoline:test --pull-policy Never', 'an image loaded onto the node'),
+      .example('$0 setup --image localhost/trampoline:test --pull-policy Never', 'an image loaded onto the node')
+      .example('$0 setup --substituter https://cache.example.org --trusted-public-key cache.example.org-1:AAAA...', 'a private cache besides cache.nixos.org'),
   handler: async (args) => {
     const options = parseSettingOptions(args)
     const timeoutSeconds = parseTimeout(args.timeout)
@@ -143,6 +161,10 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       throw new UserError((error as Error).message, { exitCode: ExitCode.usage })
     }
     const context = commandContext(args)
+    if (args.netrcFile) {
+      const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
+      if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
+    }
     const result = await setup(context, options, storeOptions, timeoutSeconds)
     writeSshFiles(context, args)
     printResult(context, result, () => summary(result))
@@ -153,6 +175,7 @@ function summary(result: SetupResult): string {
   return [
     `instance "${result.instance}" is ready${result.reused ? ' (reused the running pod)' : ''}: pod ${result.pod} on ${result.node ?? 'unknown node'}${result.arch ? ` (${result.arch})` : ''}`,
     `  image ${result.image}`,
+    `  binary caches: ${result.substituters.length ? result.substituters.join(', ') : 'none'}`,
     `  next: trampoline push-tarball, trampoline build, trampoline shell, trampoline ssh${result.instance ? ` (--name ${result.instance})` : ''}`,
   ].join('\n')
 }
@@ -222,6 +245,7 @@ export async function setup(context: CommandContext, options: SettingOptions, st
     phase: ready.status?.phase ?? 'Running',
     reused: plan.action === 'reuse',
     signingKey: signing.publicKey,
+    substituters: settings.caches?.substituters ?? [],
   }
 }
 

@@ -38,6 +38,7 @@ const custom: PodSettings = {
   memory: { request: '16Gi', limit: '16Gi' },
   arch: 'arm64',
   idleTimeoutSeconds: 7200,
+  caches: { substituters: ['https://cache.example.org/'], trustedPublicKeys: ['cache.example.org-1:k'] },
 }
 
 describe('the template', () => {
@@ -48,7 +49,7 @@ describe('the template', () => {
 
   it('reads octal modes the way kubectl does (YAML 1.1)', () => {
     const modes = template.pod.spec!.volumes!.map((v) => v.configMap?.defaultMode ?? v.secret?.defaultMode).filter((m) => m !== undefined)
-    expect(modes).toEqual([0o555, 0o444, 0o444, 0o400])
+    expect(modes).toEqual([0o555, 0o444, 0o444, 0o400, 0o400])
   })
 
   it('stands for the defaults CLAUDE.md promises', () => {
@@ -143,6 +144,27 @@ describe('buildPod', () => {
     expect(pod.spec!.initContainers!.flatMap((c) => c.volumeMounts ?? []).filter((m) => m.name === 'signing')).toEqual([])
     const daemonEnv = pod.spec!.containers.find((c) => c.name === 'nix-daemon')!.env!
     expect(daemonEnv).toContainEqual({ name: 'TRAMPOLINE_SIGNING_KEY', value: '/etc/trampoline/signing/secret-key' })
+  })
+
+  it('passes binary caches to the nix-daemon container and reads them back', () => {
+    const caches = { substituters: ['http://10.0.0.1:8080', 'https://cache.nixos.org/'], trustedPublicKeys: ['a-1:x', 'b-1:y'] }
+    const built = buildPod(template, { names: web, labels: webLabels, settings: { ...custom, caches, imagePullSecrets: ['regcred'] } })
+    const env = built.spec!.containers.find((c) => c.name === 'nix-daemon')!.env!
+    expect(env).toContainEqual({ name: 'TRAMPOLINE_SUBSTITUTERS', value: 'http://10.0.0.1:8080 https://cache.nixos.org/' })
+    expect(env).toContainEqual({ name: 'TRAMPOLINE_TRUSTED_PUBLIC_KEYS', value: 'a-1:x b-1:y' })
+    expect(built.spec!.imagePullSecrets).toEqual([{ name: 'regcred' }])
+    expect(settingsFromPod(built)).toMatchObject({ caches, imagePullSecrets: ['regcred'] })
+    // The template's default: cache.nixos.org with its key.
+    expect(templateSettings(template).caches).toEqual({
+      substituters: ['https://cache.nixos.org/'],
+      trustedPublicKeys: ['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY='],
+    })
+  })
+
+  it('mounts the passwd and group the user container needs (the official Nix image has no UID 1000)', () => {
+    const user = pod.spec!.containers.find((c) => c.name === 'user')!
+    expect(user.volumeMounts).toContainEqual({ name: 'scripts', mountPath: '/etc/passwd', subPath: 'passwd', readOnly: true })
+    expect(user.volumeMounts).toContainEqual({ name: 'scripts', mountPath: '/etc/group', subPath: 'group', readOnly: true })
   })
 
   it('keeps the user container unprivileged: no escalation, no capabilities, no token, no host namespaces', () => {

@@ -15,6 +15,10 @@ export const ARCH_LABEL = 'kubernetes.io/arch'
 export const SSH_VOLUME = 'ssh'
 export const AGENT_VOLUME = 'agent'
 export const SIGNING_VOLUME = 'signing'
+export const NETRC_VOLUME = 'netrc'
+/** The daemon's binary caches, space-separated (entrypoint-daemon.sh passes them to nix-daemon). */
+export const SUBSTITUTERS_ENV = 'TRAMPOLINE_SUBSTITUTERS'
+export const TRUSTED_KEYS_ENV = 'TRAMPOLINE_TRUSTED_PUBLIC_KEYS'
 export const PULL_POLICIES = ['IfNotPresent', 'Never', 'Always'] as const
 export type PullPolicy = (typeof PULL_POLICIES)[number]
 
@@ -22,6 +26,12 @@ export type PullPolicy = (typeof PULL_POLICIES)[number]
 export interface ResourceSetting {
   request: string
   limit?: string
+}
+
+/** Binary caches the pod's nix-daemon substitutes from, and the keys it accepts their paths with. */
+export interface CacheSettings {
+  substituters: string[]
+  trustedPublicKeys: string[]
 }
 
 /** Everything a user may choose about the pod. The builds run in nix-daemon: cpu and memory size that container. */
@@ -34,6 +44,10 @@ export interface PodSettings {
   arch?: string
   /** Seconds without activity before the pod stops itself; 0 = never. */
   idleTimeoutSeconds: number
+  /** undefined: the template's (cache.nixos.org); a pod from before caches has none. */
+  caches?: CacheSettings
+  /** Names of docker-registry Secrets for pulling the image from a private registry. */
+  imagePullSecrets?: string[]
 }
 
 export interface StoreSettings {
@@ -91,6 +105,11 @@ export function settingsFromPod(pod: V1Pod): PodSettings {
   const resource = (name: 'cpu' | 'memory'): ResourceSetting =>
     withoutUndefined({ request: String(daemon.resources?.requests?.[name] ?? '0'), limit: daemon.resources?.limits?.[name] as string | undefined })
   const idle = Number(user.env?.find((e) => e.name === IDLE_TIMEOUT_ENV)?.value ?? '0')
+  const envOf = (name: string) => daemon.env?.find((e) => e.name === name)?.value
+  const words = (text: string | undefined) => (text ?? '').split(/\s+/).filter(Boolean)
+  const substituters = envOf(SUBSTITUTERS_ENV)
+  const keys = envOf(TRUSTED_KEYS_ENV)
+  const pullSecrets = (pod.spec?.imagePullSecrets ?? []).map((s) => s.name ?? '').filter(Boolean)
   return withoutUndefined({
     image: daemon.image ?? '',
     pullPolicy: (daemon.imagePullPolicy ?? 'IfNotPresent') as PullPolicy,
@@ -98,6 +117,8 @@ export function settingsFromPod(pod: V1Pod): PodSettings {
     memory: resource('memory'),
     arch: pod.spec?.nodeSelector?.[ARCH_LABEL],
     idleTimeoutSeconds: Number.isFinite(idle) ? idle : 0,
+    caches: substituters === undefined && keys === undefined ? undefined : { substituters: words(substituters), trustedPublicKeys: words(keys) },
+    imagePullSecrets: pullSecrets.length ? pullSecrets : undefined,
   })
 }
 
@@ -125,8 +146,14 @@ export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
   }
   const daemon = container(pod, DAEMON_CONTAINER)
   daemon.resources = setResource(setResource(daemon.resources ?? {}, 'cpu', settings.cpu), 'memory', settings.memory)
+  if (settings.caches) {
+    daemon.env = setEnv(daemon.env, SUBSTITUTERS_ENV, settings.caches.substituters.join(' '))
+    daemon.env = setEnv(daemon.env, TRUSTED_KEYS_ENV, settings.caches.trustedPublicKeys.join(' '))
+  }
   const user = container(pod, USER_CONTAINER)
   user.env = setEnv(user.env, IDLE_TIMEOUT_ENV, String(settings.idleTimeoutSeconds))
+  if (settings.imagePullSecrets?.length) spec.imagePullSecrets = settings.imagePullSecrets.map((name) => ({ name }))
+  else delete spec.imagePullSecrets
 
   const nodeSelector = { ...spec.nodeSelector }
   if (settings.arch) nodeSelector[ARCH_LABEL] = settings.arch
@@ -147,6 +174,7 @@ function secretNameFor(volume: string, names: InstanceNames): string {
   if (volume === SSH_VOLUME) return names.sshSecret
   if (volume === AGENT_VOLUME) return names.agentSecret
   if (volume === SIGNING_VOLUME) return names.signingSecret
+  if (volume === NETRC_VOLUME) return names.netrcSecret
   throw new Error(`the pod template mounts an unknown Secret volume "${volume}"`)
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { PodSettings } from './pod.ts'
-import { describeChanges, isQuantity, parseArch, parseIdleTimeout, parsePullPolicy, parseResource, parseSize, resolvePodSettings, resolveStoreSettings } from './settings.ts'
+import { DEFAULT_CACHE, describeChanges, isQuantity, parseCacheOptions, parseArch, parseIdleTimeout, parsePullPolicy, parseResource, parseSize, resolvePodSettings, resolveStoreSettings } from './settings.ts'
 
 const defaults: PodSettings = {
   image: 'localhost/trampoline:test',
@@ -79,5 +79,38 @@ describe('describeChanges', () => {
     const after: PodSettings = { ...defaults, image: 'x:2', cpu: { request: '4', limit: '4' }, arch: 'arm64' }
     expect(describeChanges(defaults, after)).toEqual(['image localhost/trampoline:test -> x:2', 'cpu 1 (no limit) -> 4', 'arch any -> arm64'])
     expect(describeChanges(defaults, defaults)).toEqual([])
+  })
+})
+
+describe('binary cache options', () => {
+  const key = `cache.example.org-1:${Buffer.alloc(32, 7).toString('base64')}`
+
+  it('leaves the pod\'s caches alone when no cache option is given', () => {
+    expect(parseCacheOptions({})).toBeUndefined()
+  })
+
+  it('adds caches to cache.nixos.org, or replaces it with --no-default-cache', () => {
+    expect(parseCacheOptions({ substituter: ['https://cache.example.org'], trustedPublicKey: [key] })).toEqual({
+      substituters: [...DEFAULT_CACHE.substituters, 'https://cache.example.org'],
+      trustedPublicKeys: [...DEFAULT_CACHE.trustedPublicKeys, key],
+    })
+    expect(parseCacheOptions({ substituter: ['http://10.0.0.1:8080'], trustedPublicKey: [key], defaultCache: false })).toEqual({
+      substituters: ['http://10.0.0.1:8080'],
+      trustedPublicKeys: [key],
+    })
+    expect(parseCacheOptions({ defaultCache: false })).toEqual({ substituters: [], trustedPublicKeys: [] })
+  })
+
+  it('refuses what is not a store URL or a Nix key', () => {
+    expect(() => parseCacheOptions({ substituter: ['cache.example.org'] })).toThrow(/not a store URL/)
+    expect(() => parseCacheOptions({ trustedPublicKey: ['cache.example.org-1:short'] })).toThrow(/not a Nix public key/)
+  })
+
+  it('keeps the running pod\'s caches unless new ones are given, and says when they change', () => {
+    const mine = { substituters: ['http://c'], trustedPublicKeys: [key] }
+    const running: PodSettings = { ...defaults, caches: mine }
+    expect(resolvePodSettings({}, running, { ...defaults, caches: DEFAULT_CACHE }).caches).toEqual(mine)
+    expect(resolvePodSettings({ caches: DEFAULT_CACHE }, running, defaults).caches).toEqual(DEFAULT_CACHE)
+    expect(describeChanges(running, { ...running, caches: DEFAULT_CACHE })).toContain('binary caches http://c -> https://cache.nixos.org/')
   })
 })

@@ -2,7 +2,7 @@
 // they leave out keeps what the existing pod (or PVC) has, else the template's default,
 // so a plain `trampoline setup` never undoes an earlier `setup --cpu 8`. Pure.
 import { parseDuration } from '../units.ts'
-import { PULL_POLICIES, type PodSettings, type PullPolicy, type ResourceSetting, type StoreSettings } from './pod.ts'
+import { PULL_POLICIES, type CacheSettings, type PodSettings, type PullPolicy, type ResourceSetting, type StoreSettings } from './pod.ts'
 
 /** A Kubernetes quantity as people type them: 2, 500m, 1.5, 8Gi, 20G. */
 const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/
@@ -54,6 +54,9 @@ export interface SettingOptions {
   /** '' means "any architecture" (drop an earlier --arch). */
   arch?: string
   idleTimeoutSeconds?: number
+  caches?: CacheSettings
+  /** [] drops earlier ones. */
+  imagePullSecrets?: string[]
 }
 
 export function resolvePodSettings(options: SettingOptions, existing: PodSettings | undefined, defaults: PodSettings): PodSettings {
@@ -67,6 +70,10 @@ export function resolvePodSettings(options: SettingOptions, existing: PodSetting
     idleTimeoutSeconds: options.idleTimeoutSeconds ?? base.idleTimeoutSeconds,
   }
   if (arch) settings.arch = arch
+  const caches = options.caches ?? base.caches ?? defaults.caches
+  if (caches) settings.caches = caches
+  const pullSecrets = options.imagePullSecrets ?? base.imagePullSecrets
+  if (pullSecrets?.length) settings.imagePullSecrets = pullSecrets
   return settings
 }
 
@@ -92,5 +99,49 @@ export function describeChanges(before: PodSettings, after: PodSettings): string
   show('memory', describeResource(before.memory), describeResource(after.memory))
   show('arch', before.arch ?? 'any', after.arch ?? 'any')
   show('idle timeout', `${before.idleTimeoutSeconds}s`, `${after.idleTimeoutSeconds}s`)
+  show('binary caches', describeCaches(before.caches), describeCaches(after.caches))
+  show('trusted keys', (before.caches?.trustedPublicKeys ?? []).join(' ') || 'none', (after.caches?.trustedPublicKeys ?? []).join(' ') || 'none')
+  show('image pull secrets', (before.imagePullSecrets ?? []).join(',') || 'none', (after.imagePullSecrets ?? []).join(',') || 'none')
   return changes
+}
+
+/** cache.nixos.org: what a pod substitutes from unless told otherwise (--no-default-cache). */
+export const DEFAULT_CACHE: CacheSettings = {
+  substituters: ['https://cache.nixos.org/'],
+  trustedPublicKeys: ['cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY='],
+}
+
+export interface CacheOptions {
+  substituter?: string[]
+  trustedPublicKey?: string[]
+  /** false: --no-default-cache. */
+  defaultCache?: boolean
+}
+
+const NIX_PUBLIC_KEY = /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=$/
+
+/**
+ * The cache options, or undefined when none was given (the pod keeps what it has). Any of
+ * them describes the whole list: the default cache (unless --no-default-cache) plus the
+ * --substituter/--trusted-public-key given now.
+ */
+export function parseCacheOptions(options: CacheOptions): CacheSettings | undefined {
+  const substituters = options.substituter ?? []
+  const keys = options.trustedPublicKey ?? []
+  if (!substituters.length && !keys.length && options.defaultCache === undefined) return undefined
+  for (const url of substituters) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(url)) throw new Error(`--substituter "${url}" is not a store URL like https://cache.example.org or s3://bucket`)
+  }
+  for (const key of keys) {
+    if (!NIX_PUBLIC_KEY.test(key)) throw new Error(`--trusted-public-key "${key}" is not a Nix public key (name:base64, as in trusted-public-keys)`)
+  }
+  const base = options.defaultCache === false ? { substituters: [], trustedPublicKeys: [] } : DEFAULT_CACHE
+  const unique = (list: string[]) => [...new Set(list)]
+  return { substituters: unique([...base.substituters, ...substituters]), trustedPublicKeys: unique([...base.trustedPublicKeys, ...keys]) }
+}
+
+/** "cache.nixos.org, http://10.0.0.5:8080" or "none". */
+export function describeCaches(caches: CacheSettings | undefined): string {
+  if (!caches) return 'Nix default'
+  return caches.substituters.length ? caches.substituters.join(', ') : 'none'
 }

@@ -71,9 +71,12 @@ export function parseKustomization(yamlText: string): Kustomization {
   }
 }
 
-/** Which container/ files the scripts ConfigMap holds: every *.sh, nix.conf, sshd_config. */
+/** Files of the scripts ConfigMap besides the *.sh: Nix and sshd settings, and the user container's accounts. */
+const CONFIG_FILES = ['nix.conf', 'sshd_config', 'passwd', 'group']
+
+/** Which container/ files the scripts ConfigMap holds: every *.sh and CONFIG_FILES. */
 export function isScriptFile(name: string): boolean {
-  return /^[A-Za-z0-9._-]+\.sh$/.test(name) || name === 'nix.conf' || name === 'sshd_config'
+  return /^[A-Za-z0-9._-]+\.sh$/.test(name) || CONFIG_FILES.includes(name)
 }
 
 export function loadTemplate(dir = containerDir()): InstanceTemplate {
