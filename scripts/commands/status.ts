@@ -6,6 +6,7 @@ import { connect, explainApiError, type Cluster } from '../kube/client.ts'
 import { printResult, type GlobalOptions } from '../context.ts'
 import { APP_SELECTOR, COMPONENT_LABEL, INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
 import { SIGNING_COMPONENT, storedPublicKey } from '../manifests/signing-secret.ts'
+import { settingsFromPod, type CacheSettings } from '../manifests/pod.ts'
 import { PassThrough } from 'node:stream'
 import { exec, type ExecSession } from '../kube/exec.ts'
 import { USER_CONTAINER } from '../kube/pods.ts'
@@ -54,6 +55,17 @@ export interface StatusRow {
   storeSizeBytes?: number
   /** The public key the pod signs with (trusted-public-keys format); --json only. */
   signingKey?: string
+  /** The binary caches the pod's daemon substitutes from; --json only. */
+  substituters?: string[]
+}
+
+/** A pod of another layout has no caches we can read. */
+function podCaches(pod: V1Pod): CacheSettings | undefined {
+  try {
+    return settingsFromPod(pod).caches
+  } catch {
+    return undefined
+  }
 }
 
 /** Running, Starting, Pending, Stopped (idle: ...), Failed, or Down (store only, no pod). */
@@ -145,6 +157,7 @@ export function statusRows(pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], now: 
       pod: pod.metadata?.name,
       node: pod.spec?.nodeName,
       ageSeconds: created ? Math.max(0, (now - created) / 1000) : undefined,
+      substituters: podCaches(pod)?.substituters,
     })
   }
   return [...rows.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.instance.localeCompare(b.instance))
