@@ -1,9 +1,13 @@
 // Loading a kubeconfig and turning client-node failures into errors a person can act on.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
-import { ApiException, CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node'
+import { ApiException, CoreV1Api, KubeConfig, NetworkingV1Api, type Cluster as KcCluster, type Context as KcContext, type User as KcUser } from '@kubernetes/client-node'
+// Neither is exported from the package index; both are part of client-node 2.0.1's dist
+// (no "exports" map), and the exec tests in client.test.ts fail if that ever changes.
+import type { Authenticator } from '@kubernetes/client-node/dist/auth.js'
+import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js'
 import { ExitCode, UserError } from '../errors.ts'
+import { kubeconfigSources, readKubeconfigs, selectContext, type MergedKubeconfig, type RawCluster, type RawUser, type Selection } from './kubeconfig.ts'
 
 export interface ClusterOptions {
   kubeconfig?: string
@@ -22,55 +26,242 @@ export interface Cluster {
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
 
-/** Where loadFromDefault would look, in order; undefined when it would silently fall back. */
-export function defaultKubeconfigSource(env = process.env, home = homedir()): string | undefined {
-  if (env.KUBECONFIG) return `KUBECONFIG=${env.KUBECONFIG}`
-  const file = join(home, '.kube', 'config')
-  if (existsSync(file)) return file
-  if (existsSync(IN_CLUSTER_TOKEN)) return 'in-cluster service account'
-  return undefined
+/**
+ * client-node runs exec credential plugins (aws, gke-gcloud-auth-plugin, kubelogin...)
+ * in ExecAuth.getCredential, called from KubeConfig.applySecurityAuthentication (every
+ * REST call and Watch) and applyToHTTPSOptions (exec and port-forward websockets), before
+ * any request goes out. Its failures are bare Errors (the plugin's stderr as message, a
+ * spawn ENOENT, a JSON SyntaxError). Users with an exec section reach client-node under
+ * this auth-provider name instead, so that this authenticator runs the plugin (with
+ * client-node's ExecAuth) and says what went wrong.
+ */
+const EXEC_PROVIDER = 'trampoline-exec'
+
+interface ExecConfig {
+  command?: string
+  args?: string[]
+  env?: Array<{ name: string; value: string }>
+  apiVersion?: string
+  installHint?: string
 }
 
-export function loadKubeConfig(options: ClusterOptions): KubeConfig {
-  const kc = new KubeConfig()
-  try {
-    if (options.kubeconfig) {
-      kc.loadFromFile(options.kubeconfig)
-    } else {
-      // loadFromDefault never fails: with nothing to read it targets http://localhost:8080,
-      // which then looks like an unreachable cluster. Say what is really wrong instead.
-      if (!defaultKubeconfigSource()) {
-        throw new UserError('no kubeconfig found (no $KUBECONFIG, no ~/.kube/config)', {
-          hint: 'Point --kubeconfig or $KUBECONFIG at your cluster\'s kubeconfig, or start a local one (minikube start).',
-          exitCode: ExitCode.cluster,
-        })
-      }
-      kc.loadFromDefault()
+const LOGIN_HINT =
+  'The plugin gets your cluster credentials: if your login expired, log in again with your provider\'s CLI (e.g. aws sso login, gcloud auth login, az login, kubelogin), then check that kubectl get pods works.'
+
+function lastLines(text: string, lines = 15, chars = 2000): string {
+  const kept = text.trim().split('\n').slice(-lines).join('\n')
+  return kept.length > chars ? `...${kept.slice(-chars)}` : kept
+}
+
+/** A failed exec credential plugin, as a UserError (exit 3) with the plugin's own words. */
+export function execPluginError(error: unknown, exec: ExecConfig, userName: string): UserError {
+  const command = exec.command ?? ''
+  const plugin = `the credential plugin "${command}" of kubeconfig user "${userName}"`
+  const e = error as NodeJS.ErrnoException
+  if (error instanceof UserError) return error
+  if (typeof e?.syscall === 'string' && e.syscall.startsWith('spawn')) {
+    if (e.code === 'ENOENT') {
+      return new UserError(`${plugin} is not installed (${command.includes('/') ? 'no such file' : 'not found on PATH'})`, {
+        hint: exec.installHint?.trim() || `Install it (kubectl needs it too), or fix the exec command of user "${userName}" in the kubeconfig.`,
+        exitCode: ExitCode.cluster,
+        cause: error,
+      })
     }
-  } catch (error) {
-    if (error instanceof UserError) throw error
-    const path = options.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config'
-    throw new UserError(`cannot read kubeconfig ${path}: ${(error as Error).message}`, {
-      hint: 'Check the file exists and is valid YAML (kubectl config view).',
+    return new UserError(`${plugin} cannot be run: ${e.message}`, {
+      hint: `Check that ${command} is an executable file.`,
       exitCode: ExitCode.cluster,
       cause: error,
     })
   }
-  if (options.context) {
-    if (!kc.getContextObject(options.context)) {
-      const known = kc.getContexts().map((c) => c.name).join(', ') || 'none'
-      throw new UserError(`context "${options.context}" is not in the kubeconfig (known: ${known})`, {
-        exitCode: ExitCode.usage,
+  if (error instanceof SyntaxError || error instanceof TypeError) {
+    // JSON.parse of its stdout, or JSON without a status.
+    return new UserError(`${plugin} printed no valid ExecCredential (${e.message})`, {
+      hint: `Run ${command} by hand to see what it prints; kubectl would fail the same way.`,
+      exitCode: ExitCode.cluster,
+      cause: error,
+    })
+  }
+  // A non-zero exit: client-node rejects with the plugin's stderr as the message.
+  const said = lastLines(String(e?.message ?? ''))
+  return new UserError(`${plugin} failed${said ? `:\n    ${said.split('\n').join('\n    ')}` : ' without saying why'}`, {
+    hint: LOGIN_HINT,
+    exitCode: ExitCode.cluster,
+    cause: error,
+  })
+}
+
+class ExecPluginAuth implements Authenticator {
+  private readonly inner = new ExecAuth()
+
+  isAuthProvider(user: KcUser): boolean {
+    return user?.authProvider?.name === EXEC_PROVIDER
+  }
+
+  async applyAuthentication(user: KcUser, opts: Parameters<Authenticator['applyAuthentication']>[1]): Promise<void> {
+    const exec: ExecConfig = user.authProvider.config.plugin
+    try {
+      await this.inner.applyAuthentication({ name: user.name, exec } as KcUser, opts as any)
+    } catch (error) {
+      throw execPluginError(error, exec, user.name)
+    }
+  }
+}
+
+/**
+ * A KubeConfig whose credential failures (a certificate file that went away, an
+ * auth-provider that throws) are UserErrors naming the context, not internal errors.
+ */
+class ExplainingKubeConfig extends KubeConfig {
+  override async applySecurityAuthentication(context: Parameters<KubeConfig['applySecurityAuthentication']>[0]): Promise<void> {
+    try {
+      await super.applySecurityAuthentication(context)
+    } catch (error) {
+      throw this.credentialError(error)
+    }
+  }
+
+  override async applyToHTTPSOptions(opts: Parameters<KubeConfig['applyToHTTPSOptions']>[0]): Promise<void> {
+    try {
+      await super.applyToHTTPSOptions(opts)
+    } catch (error) {
+      throw this.credentialError(error)
+    }
+  }
+
+  private credentialError(error: unknown): Error {
+    if (error instanceof UserError) return error
+    const e = error as NodeJS.ErrnoException
+    const context = this.getCurrentContext()
+    if (typeof e?.path === 'string' && e.syscall === 'open') {
+      return new UserError(`cannot read ${e.path}, named by context "${context}" of the kubeconfig (${e.code})`, {
+        hint: 'Fix the path in the kubeconfig, or get a fresh kubeconfig from your cluster\'s provider.',
+        exitCode: ExitCode.cluster,
+        cause: error,
       })
     }
-    kc.setCurrentContext(options.context)
+    return new UserError(`cannot use the credentials of context "${context}": ${e?.message ?? String(error)}`, {
+      hint: 'Check the user entry of that context in the kubeconfig (kubectl config view --minify).',
+      exitCode: ExitCode.cluster,
+      cause: error,
+    })
   }
-  if (!kc.getCurrentCluster()) {
-    throw new UserError('the kubeconfig has no current context', {
-      hint: 'Pick one with --context, or set one: kubectl config use-context <name>.',
+}
+
+function clientNodeCluster(name: string, raw: RawCluster): KcCluster {
+  return {
+    name,
+    server: typeof raw.server === 'string' ? raw.server.replace(/\/$/, '') : '',
+    caData: raw['certificate-authority-data'],
+    caFile: raw['certificate-authority'],
+    skipTLSVerify: raw['insecure-skip-tls-verify'] === true,
+    tlsServerName: raw['tls-server-name'],
+    proxyUrl: raw['proxy-url'],
+  }
+}
+
+/** What client-go hands an exec plugin in $KUBERNETES_EXEC_INFO (non-interactive: stdin is not the terminal). */
+function execInfo(exec: ExecConfig, cluster: RawCluster | undefined, provideClusterInfo: boolean): string {
+  const spec: Record<string, unknown> = { interactive: false }
+  if (provideClusterInfo && cluster) {
+    let caData = cluster['certificate-authority-data']
+    if (!caData && cluster['certificate-authority']) {
+      try {
+        caData = readFileSync(cluster['certificate-authority']).toString('base64')
+      } catch {
+        caData = undefined
+      }
+    }
+    spec.cluster = {
+      server: cluster.server,
+      'tls-server-name': cluster['tls-server-name'],
+      'insecure-skip-tls-verify': cluster['insecure-skip-tls-verify'],
+      'certificate-authority-data': caData,
+      'proxy-url': cluster['proxy-url'],
+      config: (cluster.extensions as Array<{ name: string; extension: unknown }> | undefined)?.find((x) => x?.name === 'client.authentication.k8s.io/exec')?.extension,
+    }
+  }
+  return JSON.stringify({ apiVersion: exec.apiVersion ?? 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', spec })
+}
+
+/**
+ * One kubeconfig user as client-node wants it. Only the selected user reads files
+ * (token-file) or gets cluster info: the others are there to be listed.
+ */
+function clientNodeUser(name: string, raw: RawUser, selected?: { cluster: RawCluster }): KcUser {
+  let token: string | undefined = typeof raw.token === 'string' && raw.token !== '' ? raw.token : undefined
+  if (!token && selected && typeof raw['token-file'] === 'string' && raw['token-file'] !== '') {
+    try {
+      token = readFileSync(raw['token-file'], 'utf8').trim()
+    } catch (error) {
+      throw new UserError(`cannot read the token-file of kubeconfig user "${name}": ${(error as Error).message}`, { exitCode: ExitCode.cluster, cause: error })
+    }
+  }
+  let authProvider = raw['auth-provider'] ?? undefined
+  if (raw.exec && typeof raw.exec === 'object') {
+    const exec: ExecConfig = { ...raw.exec }
+    if (selected && (typeof exec.command !== 'string' || exec.command === '')) {
+      throw new UserError(`kubeconfig user "${name}" has an exec section without a command`, { exitCode: ExitCode.cluster })
+    }
+    if (selected && !(exec.env ?? []).some((e) => e?.name === 'KUBERNETES_EXEC_INFO')) {
+      exec.env = [...(exec.env ?? []), { name: 'KUBERNETES_EXEC_INFO', value: execInfo(exec, selected.cluster, raw.exec.provideClusterInfo === true) }]
+    }
+    authProvider = { name: EXEC_PROVIDER, config: { plugin: exec } }
+  }
+  return {
+    name,
+    certData: raw['client-certificate-data'],
+    certFile: raw['client-certificate'],
+    keyData: raw['client-key-data'],
+    keyFile: raw['client-key'],
+    token,
+    username: raw.username,
+    password: raw.password,
+    impersonateUser: raw.as,
+    authProvider,
+  }
+}
+
+/** The merged kubeconfig, with `selection` current, as client-node's loadFromOptions takes it. */
+export function clientNodeOptions(merged: MergedKubeconfig, selection: Selection): { clusters: KcCluster[]; users: KcUser[]; contexts: KcContext[]; currentContext: string } {
+  return {
+    clusters: [...merged.clusters].map(([name, { value }]) => clientNodeCluster(name, value)),
+    users: [...merged.users].map(([name, { value }]) => clientNodeUser(name, value, name === selection.userName ? { cluster: selection.cluster } : undefined)),
+    contexts: [...merged.contexts].map(([name, { value }]) => ({
+      name,
+      cluster: value.cluster,
+      user: value.user || undefined,
+      namespace: value.namespace || undefined,
+    }) as KcContext),
+    currentContext: selection.contextName,
+  }
+}
+
+function newKubeConfig(): KubeConfig {
+  const kc = new ExplainingKubeConfig()
+  kc.addAuthenticator(new ExecPluginAuth())
+  return kc
+}
+
+/**
+ * The kubeconfig kubectl would use (see kubeconfig.ts for its rules), loaded into
+ * client-node; in a pod without one, the service account.
+ */
+export function loadKubeConfig(options: ClusterOptions, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeConfig {
+  const merged = readKubeconfigs(kubeconfigSources(options.kubeconfig, env, home))
+  const kc = newKubeConfig()
+  if (!merged) {
+    if (existsSync(IN_CLUSTER_TOKEN) && !options.context) {
+      kc.loadFromCluster()
+      return kc
+    }
+    // client-node's loadFromDefault would silently target http://localhost:8080, which
+    // then looks like an unreachable cluster. Say what is really wrong instead.
+    throw new UserError('no kubeconfig found (no $KUBECONFIG, no ~/.kube/config)', {
+      hint: 'Point --kubeconfig or $KUBECONFIG at your cluster\'s kubeconfig, or start a local one (minikube start).',
       exitCode: ExitCode.cluster,
     })
   }
+  kc.loadFromOptions(clientNodeOptions(merged, selectContext(merged, options.context)))
   return kc
 }
 
@@ -137,6 +328,18 @@ export function networkErrorCode(error: unknown): string | undefined {
   return undefined
 }
 
+/** The resources container/rbac.yaml grants, for hints. */
+export const RBAC_SUMMARY = 'pods, pods/exec, pods/portforward, pods/log, persistentvolumeclaims, secrets, configmaps, networkpolicies, events'
+
+/**
+ * The right an RBAC denial names: the authorizer says `User "bob" cannot create resource
+ * "pods/exec" in API group "" in the namespace "x"` (or `at the cluster scope`).
+ */
+export function forbiddenRight(message: string | undefined): { verb: string; resource: string; group: string } | undefined {
+  const match = /cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?/.exec(message ?? '')
+  return match ? { verb: match[1], resource: match[2], group: match[3] ?? '' } : undefined
+}
+
 /** Translate a failed API call into a UserError saying what happened and what to do. */
 export function explainApiError(error: unknown, cluster: Pick<Cluster, 'server' | 'namespace' | 'context'>, doing: string): Error {
   if (error instanceof UserError) return error
@@ -158,8 +361,10 @@ export function explainApiError(error: unknown, cluster: Pick<Cluster, 'server' 
     })
   }
   if (code === 403) {
+    const denied = forbiddenRight(message)
+    const right = denied ? `"${denied.verb}" on ${denied.resource}${denied.group ? ` (API group ${denied.group})` : ''}` : undefined
     return new UserError(`forbidden: cannot ${doing} in namespace "${cluster.namespace}"${message ? ` (${message})` : ''}`, {
-      hint: 'Ask for RBAC rights on pods, pods/exec, pods/portforward, persistentvolumeclaims, secrets and configmaps there, or use -n for a namespace you own.',
+      hint: `${right ? `The missing RBAC right: ${right}. ` : ''}container/rbac.yaml is a Role with every right trampoline needs (${RBAC_SUMMARY}): ask your cluster admin to bind it to you in namespace "${cluster.namespace}" (trampoline doctor lists what is missing), or use -n for a namespace you own.`,
       exitCode: ExitCode.forbidden,
       cause: error,
     })
