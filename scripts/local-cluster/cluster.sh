@@ -8,6 +8,8 @@
 #   cluster.sh status                   what runs; exit 0 only if the cluster answers
 #   cluster.sh import ARCHIVE REF       OCI archive -> containerd (k8s.io) as REF
 #   cluster.sh kubeconfig               print the admin kubeconfig path
+#   cluster.sh user-kubeconfig NAME [GROUP...]
+#                                       print a kubeconfig for user NAME (no rights until bound)
 #
 # stdout carries only the kubeconfig path (up, kubeconfig); progress goes to stderr.
 # See README.md beside this file for the network rules and where state lives.
@@ -490,6 +492,12 @@ cmd_kubeconfig() {
   echo "$KUBECONFIG_ADMIN"
 }
 
+# user-kubeconfig NAME [GROUP...]: a non-admin user (the RBAC tests bind rights to it).
+cmd_user_kubeconfig() {
+  [[ $# -ge 1 ]] || die "usage: cluster.sh user-kubeconfig NAME [GROUP...]"
+  user_kubeconfig "$@"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -499,8 +507,9 @@ main() {
   status) cmd_status ;;
   import) cmd_import "$@" ;;
   kubeconfig) cmd_kubeconfig ;;
+  user-kubeconfig) cmd_user_kubeconfig "$@" ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
   esac

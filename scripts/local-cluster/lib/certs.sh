@@ -24,18 +24,47 @@ extendedKeyUsage=$usage"
       -days "$CERT_DAYS" -extfile <(echo "$ext") -out "$PKI/$name.crt" 2>/dev/null
 }
 
-# kubeconfig FILE USER CERTNAME: a kubeconfig with everything embedded.
+# kubeconfig FILE USER CERTNAME [CONTEXT]: a kubeconfig with everything embedded.
 kubeconfig() {
-  local file=$1 user=$2 cert=$3
+  local file=$1 user=$2 cert=$3 context=${4:-trampoline-local}
   rm -f "$file"
   kubectl config set-cluster trampoline-local --kubeconfig="$file" --embed-certs \
     --certificate-authority="$PKI/ca.crt" --server="https://127.0.0.1:$APISERVER_PORT" >/dev/null
   kubectl config set-credentials "$user" --kubeconfig="$file" --embed-certs \
     --client-certificate="$PKI/$cert.crt" --client-key="$PKI/$cert.key" >/dev/null
-  kubectl config set-context trampoline-local --kubeconfig="$file" \
+  kubectl config set-context "$context" --kubeconfig="$file" \
     --cluster=trampoline-local --user="$user" >/dev/null
-  kubectl config use-context trampoline-local --kubeconfig="$file" >/dev/null
+  kubectl config use-context "$context" --kubeconfig="$file" >/dev/null
   chmod 0600 "$file"
+}
+
+# user_kubeconfig NAME [GROUP...]: a kubeconfig (context trampoline-local-NAME) for user
+# NAME in GROUPs, with a client certificate from the cluster's CA; prints its path. The
+# user has no rights until something binds NAME or a GROUP. Reused while the CA and
+# subject stay the same; ensure_certs removes it with the rest of $PKI when the CA changes.
+user_kubeconfig() {
+  local name=$1 group subject file
+  shift
+  [[ $name =~ ^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$ ]] || die "user-kubeconfig: NAME must be lowercase letters, digits, '.' or '-' (got '$name')"
+  subject="/CN=$name"
+  for group; do
+    [[ $group =~ ^[a-zA-Z0-9:._-]+$ ]] || die "user-kubeconfig: bad GROUP '$group'"
+    [[ $group != system:masters ]] || die "user-kubeconfig: system:masters would bypass RBAC; use the admin kubeconfig for that"
+    subject="/O=$group$subject"
+  done
+  [[ -r $PKI/ca.key && -f $KUBECONFIG_ADMIN ]] || die "no cluster CA readable at $PKI (run cluster.sh up, as root)"
+  file=$PKI/users/$name.kubeconfig
+  if [[ -f $file && -f $PKI/users/$name.subject && $(cat "$PKI/users/$name.subject") == "$subject" ]]; then
+    echo "$file"
+    return 0
+  fi
+  mkdir -p "$PKI/users" && chmod 0700 "$PKI/users"
+  issue "users/$name" "$subject" clientAuth
+  kubeconfig "$file.tmp" "$name" "users/$name" "trampoline-local-$name"
+  mv -f "$file.tmp" "$file"
+  echo "$subject" >"$PKI/users/$name.subject"
+  log "user $name ($subject): $file"
+  echo "$file"
 }
 
 ensure_certs() {
