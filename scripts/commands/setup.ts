@@ -31,6 +31,7 @@ import {
 import { syncSshKeys } from '../ssh/keys.ts'
 import { syncSigningKey } from '../signing/key.ts'
 import { readNetrcFile, syncNetrc } from '../netrc.ts'
+import { parseEgressOption, syncEgressPolicy } from '../egress.ts'
 import { trustKeyLine } from '../signing/local-trust.ts'
 import { hostAlias } from '../ssh/config.ts'
 import { writeSshFiles } from '../ssh/files.ts'
@@ -51,6 +52,7 @@ interface SetupArgs extends GlobalOptions {
   defaultCache?: boolean
   netrcFile?: string
   imagePullSecret?: string[]
+  egress?: string[]
   timeout: string
 }
 
@@ -145,6 +147,7 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       .option('trusted-public-key', { type: 'string', array: true, describe: 'A key the pod accepts cache paths signed with (repeatable), name:base64' })
       .option('default-cache', { type: 'boolean', describe: 'Use cache.nixos.org (--no-default-cache: only the --substituter ones)' })
       .option('netrc-file', { type: 'string', describe: 'netrc with credentials for private caches; kept in a Secret only the nix-daemon container mounts' })
+      .option('egress', { type: 'string', array: true, describe: 'Limit the pod\'s network to DNS, these hosts/CIDRs (comma-separated) and its binary caches (a NetworkPolicy; "all" lifts it)' })
       .option('image-pull-secret', { type: 'string', array: true, describe: 'docker-registry Secret(s) for pulling --image from a private registry' })
       .option('timeout', { type: 'string', default: '10m', describe: 'How long to wait for the pod to be ready' })
       .example('$0 setup', 'create or resume the instance of this repository')
@@ -160,12 +163,14 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
     } catch (error) {
       throw new UserError((error as Error).message, { exitCode: ExitCode.usage })
     }
+    const egress = args.egress ? parseEgressOption(args.egress.map(String)) : undefined
     const context = commandContext(args)
     if (args.netrcFile) {
       const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
       if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
     }
     const result = await setup(context, options, storeOptions, timeoutSeconds)
+    if (egress) await syncEgressPolicy(context, egress, result.substituters)
     writeSshFiles(context, args)
     printResult(context, result, () => summary(result))
   },
