@@ -44,7 +44,8 @@ cache_publish() {
   local work=$1 ssh_config=$2 alias=$3 salt=$4 cache=$5 drv out
   shift 5
   drv=$(tramp shell "$@" -- sh -c 'cd /workspace/src && nix-instantiate cache-probe.nix --argstr salt "$1"' _ "$salt") || return 1
-  NIX_SSHOPTS="-F $ssh_config" nix --extra-experimental-features nix-command copy --no-check-sigs --from "ssh-ng://$alias" "$drv" >&2 || return 1
+  # --derivation: the .drv itself (as an installable it would mean "build it there").
+  NIX_SSHOPTS="-F $ssh_config" nix --extra-experimental-features nix-command copy --derivation --no-check-sigs --from "ssh-ng://$alias" "$drv" >&2 || return 1
   out=$(nix-store --realise "$drv" --option system-features trampoline-cache-test --option sandbox false --option build-users-group '' --option substituters '' 2>/dev/null) || return 1
   nix --extra-experimental-features nix-command copy --to "file://$cache_dir/$cache?secret-key=$work/$cache.sk" "$out" >&2 || return 1
   echo "$out"
