@@ -20,6 +20,7 @@ import { command as ssh } from './commands/ssh.ts'
 import { command as proxy } from './commands/proxy.ts'
 import { command as copyClosure } from './commands/copy-closure.ts'
 import { command as maintenance } from './commands/maintenance.ts'
+import { command as doctor } from './commands/doctor.ts'
 import { protectShArgs } from './sh-args.ts'
 
 /** Global options that take a value: `--name x sh ...` has `sh`, not `x`, as its command. */
@@ -53,6 +54,7 @@ export function buildParser(argv: string[]): Argv<GlobalOptions> {
     .command(down)
     .command(clean)
     .command(gc)
+    .command(doctor)
     .completion('completion', 'Print a shell completion script (bash/zsh): trampoline completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command; see trampoline --help.')
     .recommendCommands()

@@ -37,6 +37,7 @@ import { hostAlias } from '../ssh/config.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { parseDuration, formatDuration } from '../units.ts'
 import { info, warn } from '../log.ts'
+import { pointAtDoctor } from '../preflight/explain.ts'
 
 interface SetupArgs extends GlobalOptions {
   arch?: string
@@ -169,7 +170,10 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
       if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
     }
-    const result = await setup(context, options, storeOptions, timeoutSeconds)
+    // Failures the cluster's set-up explains (rights, Pod Security, volume, nodes) also point at doctor.
+    const result = await setup(context, options, storeOptions, timeoutSeconds).catch((error: unknown) => {
+      throw pointAtDoctor(error)
+    })
     if (egress) await syncEgressPolicy(context, egress, result.substituters)
     writeSshFiles(context, args)
     printResult(context, result, () => summary(result))

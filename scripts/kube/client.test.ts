@@ -94,6 +94,24 @@ describe('explainApiError', () => {
     expect(error.hint).toMatch(/^container\/rbac\.yaml is a Role with every right trampoline needs \(pods, pods\/exec, /)
   })
 
+  it('tells Pod Security and quota refusals (also 403) from RBAC', () => {
+    const psa = explainApiError(
+      apiError(403, { reason: 'Forbidden', message: 'pods "trampoline-x" is forbidden: violates PodSecurity "baseline:latest": privileged (container "nix-daemon" must not set securityContext.privileged=true)' }),
+      cluster,
+      'create pod trampoline-x',
+    ) as UserError
+    expect(psa.exitCode).toBe(ExitCode.podFailed)
+    expect(psa.message).toMatch(/^namespace "builds" does not allow the pod: pods "trampoline-x" is forbidden: violates PodSecurity/)
+    expect(psa.hint).toContain('pod-security.kubernetes.io/enforce=privileged')
+    const quota = explainApiError(
+      apiError(403, { reason: 'Forbidden', message: 'persistentvolumeclaims "trampoline-x" is forbidden: exceeded quota: storage, requested: requests.storage=50Gi, used: requests.storage=0, limited: requests.storage=10Gi' }),
+      cluster,
+      'create PVC trampoline-x',
+    ) as UserError
+    expect(quota.exitCode).toBe(ExitCode.podFailed)
+    expect(quota.message).toMatch(/^a ResourceQuota in namespace "builds" leaves no room to create PVC trampoline-x: /)
+  })
+
   it('says the namespace is missing', () => {
     const error = explainApiError(apiError(404, { reason: 'NotFound', message: 'namespaces "builds" not found' }), cluster, 'create pod x') as UserError
     expect(error.message).toBe('namespace "builds" does not exist')

@@ -360,6 +360,21 @@ export function explainApiError(error: unknown, cluster: Pick<Cluster, 'server' 
       cause: error,
     })
   }
+  // Admission, not RBAC, also answers 403: Pod Security and ResourceQuota.
+  if (code === 403 && /violates PodSecurity/.test(message ?? '')) {
+    return new UserError(`namespace "${cluster.namespace}" does not allow the pod: ${message}`, {
+      hint: `The nix-daemon container must run privileged. Ask your cluster admin to allow it (kubectl label namespace ${cluster.namespace} pod-security.kubernetes.io/enforce=privileged --overwrite), or use -n with a namespace that does.`,
+      exitCode: ExitCode.podFailed,
+      cause: error,
+    })
+  }
+  if (code === 403 && /exceeded quota/.test(message ?? '')) {
+    return new UserError(`a ResourceQuota in namespace "${cluster.namespace}" leaves no room to ${doing}: ${message}`, {
+      hint: 'Ask for less (setup --cpu, --memory, --store-size), free quota in the namespace, or ask your cluster admin for more.',
+      exitCode: ExitCode.podFailed,
+      cause: error,
+    })
+  }
   if (code === 403) {
     const denied = forbiddenRight(message)
     const right = denied ? `"${denied.verb}" on ${denied.resource}${denied.group ? ` (API group ${denied.group})` : ''}` : undefined
