@@ -117,6 +117,14 @@ describe('the rules cover every API call the CLI makes', () => {
     expect(uncovered).toEqual([])
   })
 
+  it('and nothing more: every right granted is used by some call or stream', () => {
+    const used = new Set([
+      ...calls.filter((c) => c.method !== '').map((c) => right(c.api, c.method).key),
+      ...streams.map((s) => s.key),
+    ])
+    expect(expand(ALL_RULES).filter((key) => !used.has(key))).toEqual([])
+  })
+
   it('every exec, port-forward and watch stream', () => {
     const uncovered = streams.filter((s) => !granted(false).has(s.key)).map((s) => `${s.file}: ${s.key}`)
     expect(uncovered).toEqual([])
