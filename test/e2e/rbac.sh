@@ -69,6 +69,17 @@ rbac_journey() {
   check "clean left no labelled object" \
     test -z "$(kubectl get pods,pvc,secrets,configmaps,networkpolicies -n "$ns" -l "app.kubernetes.io/instance=$name" -o name 2>&1)"
 
+  # The other checks fail where they should, through the same API: a namespace enforcing
+  # Pod Security "baseline" (label and dry run), a StorageClass and an arch that do not exist.
+  kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=baseline >/dev/null 2>&1 || true
+  code=0
+  out=$(as_user doctor "${args[@]}" --arch s390x --storage-class no-such-class --json 2>/dev/null) || code=$?
+  check "doctor on a baseline namespace, no such class, no such arch: exit 6 (got $code)" test "$code" = 6
+  check "each a failed finding with its fix" \
+    test "$(rbac_findings "$out" 'f.status === "fail" && f.fix' 'f.check' | tr '\n' ' ')" = "pod-security admission storage-class node-arch "
+  check "the dry run names the Pod Security violation" \
+    grep -q 'violates PodSecurity' <<<"$(rbac_findings "$out" 'f.check === "admission"' 'f.message')"
+
   # A user the cluster knows but nothing binds: doctor names each missing right and the fix.
   code=0
   out=$(KUBECONFIG=$nobody_kc tramp doctor "${args[@]}" 2>"$err") || code=$?
