@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2016,SC2154 # single quotes: arguments of bash -c; globals: test.sh
 # RBAC end to end, sourced by test.sh, which provides `tramp`, `check "description"
 # command...`, `json_field`, kubectl (as a cluster admin) and $root. Safe under set -e: a
 # failing step is a failed check, never the end of the journey.
