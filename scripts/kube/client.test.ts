@@ -260,6 +260,23 @@ describe('exec credential plugins', () => {
   })
 })
 
+describe('other credential failures', () => {
+  it('a client certificate file that is gone is exit 3 naming the file, not an internal error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcfg-'))
+    writeFileSync(join(dir, 'config'), JSON.stringify({
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+      users: [{ name: 'u', user: { 'client-certificate': 'gone.crt', 'client-key': 'gone.key' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }))
+    const cluster = connect({ kubeconfig: join(dir, 'config') })
+    const error = await rejection(cluster.core.listNamespacedPod({ namespace: 'default' })) as UserError
+    expect(error).toBeInstanceOf(UserError)
+    expect(error.exitCode).toBe(ExitCode.cluster)
+    expect(error.message).toBe(`cannot read ${join(dir, 'gone.crt')}, named by context "x" of the kubeconfig (ENOENT)`)
+  })
+})
+
 describe('loadKubeConfig', () => {
   function file(dir: string, name: string, config: object): string {
     writeFileSync(join(dir, name), JSON.stringify({ apiVersion: 'v1', kind: 'Config', ...config }))
