@@ -10,6 +10,7 @@
 #   cluster.sh kubeconfig               print the admin kubeconfig path
 #   cluster.sh user-kubeconfig NAME [GROUP...]
 #                                       print a kubeconfig for user NAME (no rights until bound)
+#   cluster.sh restart-containerd       rewrite containerd's config and restart it only
 #
 # stdout carries only the kubeconfig path (up, kubeconfig); progress goes to stderr.
 # See README.md beside this file for the network rules and where state lives.
@@ -244,15 +245,21 @@ remove_cover_dirs() {
   done
 }
 
+# start_containerd [MOUNT_NS]: MOUNT_NS (a path to a mount namespace) is for restart-containerd.
 start_containerd() {
   # Its own mount namespace: pods get the harness's empty resolv.conf instead of the
   # host's, and what containerd writes to fixed host paths lands in the state dir.
+  local ns=("${IN_MOUNT_NS[@]}" "${CONTAINERD_COVERS[@]}" --)
+  # A restart goes back into the namespace of the containerd it replaces: the pods' network
+  # namespaces are mounted there only (port-forward and sandbox teardown need them).
+  [[ -z ${1:-} ]] || ns=(nsenter --mount="$1" --)
   make_cover_dirs "${CONTAINERD_COVERS[@]}"
   # A proxy on a closed loopback port: should anything ask containerd to pull from a
-  # registry, the request fails here instead of leaving the machine.
+  # registry, the request fails here instead of leaving the machine. The one exception is
+  # the harness's own bridge address (the e2e's registry, test/e2e/registry.sh).
   start containerd "$STATE/containerd/config.toml" \
-    "${IN_MOUNT_NS[@]}" "${CONTAINERD_COVERS[@]}" -- \
-    env -u NO_PROXY -u no_proxy \
+    "${ns[@]}" \
+    env NO_PROXY="$NODE_IP" no_proxy="$NODE_IP" \
     HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
     http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
     containerd --config "$STATE/containerd/config.toml"
@@ -498,6 +505,30 @@ cmd_user_kubeconfig() {
   user_kubeconfig "$@"
 }
 
+# restart-containerd: a new config.toml takes effect on a running cluster (pods keep
+# running: their shims outlive containerd). A `sleep` of ours holds the old containerd's
+# mount namespace across the restart, and the new one starts in it (see start_containerd).
+cmd_restart_containerd() {
+  need_root
+  lock
+  pid_alive containerd || die "containerd of the cluster is not running: run cluster.sh up"
+  write_containerd_config
+  local ns holder i
+  ns=/proc/$(recorded_pid containerd)/ns/mnt
+  nsenter --mount="$ns" -- sleep 300 </dev/null >/dev/null 2>&1 9>&- &
+  holder=$!
+  for ((i = 0; i < 100; i++)); do
+    [[ $(readlink "/proc/$holder/ns/mnt" 2>/dev/null) != "$(readlink "$ns")" ]] || break
+    sleep 0.1
+  done
+  ((i < 100)) || { kill "$holder" 2>/dev/null; die "could not enter containerd's mount namespace"; }
+  stop containerd
+  start_containerd "/proc/$holder/ns/mnt"
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  log "containerd restarted (pid $(recorded_pid containerd))"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -508,8 +539,9 @@ main() {
   import) cmd_import "$@" ;;
   kubeconfig) cmd_kubeconfig ;;
   user-kubeconfig) cmd_user_kubeconfig "$@" ;;
+  restart-containerd) cmd_restart_containerd ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
   esac
