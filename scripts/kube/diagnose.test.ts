@@ -191,6 +191,19 @@ describe('diagnose', () => {
     expect(d.hint).toContain('--image picks another image')
   })
 
+  it('points at the pull secret when the registry refuses the credentials', () => {
+    const p = pod({
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'True' }],
+      initContainerStatuses: [
+        waiting('store-init', 'ErrImagePull', 'failed to pull and unpack image "r.example/t:1": failed to resolve reference "r.example/t:1": pulling from host r.example failed with status code [manifests 1]: 401 Unauthorized'),
+      ],
+    }, { initContainers: [{ name: 'store-init', image: 'r.example/t:1' }] })
+    const d = diagnose({ pod: p, events: [] })!
+    expect(d.message).toContain('401 Unauthorized')
+    expect(d.hint).toContain('--image-pull-secret')
+  })
+
   it('reports a crash loop with the exit code and asks for the previous logs', () => {
     const p = pod({
       phase: 'Running',

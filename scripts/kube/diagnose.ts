@@ -171,9 +171,12 @@ function diagnoseContainers(pod: V1Pod): Diagnosis | undefined {
           fatal: true,
         }
       }
+      const why = firstLine(waiting?.message) || reason
       return {
-        message: `cannot pull image ${image}${node}: ${firstLine(waiting?.message) || reason}`,
-        hint: 'Check the image reference and that the node can reach its registry; --image picks another image.',
+        message: `cannot pull image ${image}${node}: ${why}`,
+        hint: /\b(401|403)\b|unauthori[sz]ed|denied|authenticat/i.test(why)
+          ? 'The registry refused the credentials: check the docker-registry Secret given with --image-pull-secret (its server, user and password), or create one (README, "Binary caches and images").'
+          : 'Check the image reference and that the node can reach its registry; --image picks another image.',
         fatal: true,
       }
     }
