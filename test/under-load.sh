@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The race check: the container suite and the end-to-end journey, each RUNS times in a
+# row, while a CPU hog keeps every core busy. A check that passes only on a quiet machine
+# fails here. Prints each run's closing line and ends with the plain summary line.
+#
+#   test/under-load.sh [RUNS]      (default 3; root, like ./test.sh)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+hogs=()
+stop_hogs() { for pid in "${hogs[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
+trap stop_hogs EXIT
+# One busy loop per core, bounded so that a killed script cannot leave them behind long.
+for _ in $(seq "$(nproc)"); do timeout 3h sh -c 'while :; do :; done' & hogs+=($!); done
+passed=0 failed=0
+for stage in container e2e; do
+  for run in $(seq "$runs"); do
+    log=$(mktemp)
+    ./test.sh "$stage" >"$log" 2>&1
+    code=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    echo "$stage run $run under load: ${line:-no summary} (exit $code)"
+    grep -E '^FAIL' "$log" | sed 's/^/  /'
+    if [ "$code" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    rm -f "$log"
+  done
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
