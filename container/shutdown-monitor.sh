@@ -5,8 +5,9 @@
 #
 # Activity = any process in this container beyond its baseline (PID 1, the sshd
 # listener, this monitor): exec'd sessions (parent outside the PID namespace: ppid 0),
-# SSH sessions (children of the listener), anything left running by them (re-parented
-# to PID 1), plus a push within the timeout (mtime of $RUN/last-push). Agent sessions
+# authenticated SSH sessions (children of the listener; readiness probes and connections
+# still authenticating are not: see scan), anything left running by them (re-parented to
+# PID 1), plus a push within the timeout (mtime of $RUN/last-push). Agent sessions
 # (Claude Code processes, however started: `trampoline claude`, ssh, tmux) are counted
 # apart in "agents", for `trampoline status`.
 #
@@ -54,8 +55,32 @@ is_agent() {
 # Scan /proc without forking (a forked helper would itself look like a process), and
 # fill ACTIVE with one entry per activity root and AGENTS with the number of agent
 # sessions (agent processes not started by another one).
+#
+# SSH: every connection is a child of the listener from the moment it is accepted, long
+# before it is a session: a readiness probe's connect + close, a client still
+# authenticating (until LoginGraceTime), and, right after the accept, a child that
+# re-executes sshd with -R and shows its raw argv for a few ms. Titles (cmdline, which
+# sshd rewrites with setproctitle) are no way to tell these apart: their forms change
+# between OpenSSH versions (sshd-session in 9.8+, sshd-auth in 10.x), and `USER [priv]`
+# appears as soon as the user name arrives, before any key is checked. So a listener
+# child counts as a session only once something exists below it that sshd starts after
+# authentication alone:
+#   - a process whose executable name (/proc/PID/stat's comm, which setproctitle leaves
+#     alone) is not an sshd binary: the session's shell, command or subsystem. (Before
+#     authentication sshd starts no other program: sshd_config sets no
+#     AuthorizedKeysCommand nor AuthorizedPrincipalsCommand.)
+#   - or an sshd process titled in the post-authentication form `NAME: USER` or
+#     `NAME: USER@TTY` (`sshd: trampoline@notty`, `sshd-session: trampoline@pts/0`,
+#     `sshd: trampoline@internal-sftp`), so that a forwarding-only session (`ssh -N`,
+#     no command at all) or internal-sftp counts too. Every pre-authentication title has
+#     a `[...]` part (`[accepted]`, `[net]`, `USER [priv]`, `USER [preauth]`) or is the
+#     raw argv (`/usr/sbin/sshd -D ... -R`, no colon after its first word), and matches
+#     neither.
+is_sshd() { case $1 in sshd|sshd-session|sshd-auth|"$LISTENER_COMM") return 0 ;; esac; return 1; }
+POSTAUTH_TITLE='^[^ :]+: [^][ ]+$'
+
 scan() {
-  local -A ppid=() cmd=() skip=() agent=()
+  local -A ppid=() cmd=() comm=() skip=() agent=() session=() title=()
   local d pid stat rest state argv q root parent depth listener monitor
   ACTIVE=() AGENTS=0
   for d in /proc/[0-9]*; do
@@ -66,8 +91,13 @@ scan() {
     [ "$state" = Z ] && continue
     rest=${rest#* }
     ppid[$pid]=${rest%% *}
+    # comm: between the first "(" and the last ") " (it may hold either itself).
+    rest=${stat#*\(}
+    comm[$pid]=${rest%") "*}
     argv=()
     { mapfile -d '' -t argv < "$d/cmdline"; } 2>/dev/null || true
+    # A title set by setproctitle is padded with NULs: no empty words at the end.
+    while [ ${#argv[@]} -gt 0 ] && [ -z "${argv[-1]}" ]; do unset 'argv[-1]'; done
     cmd[$pid]=${argv[*]:-?}
     if is_agent "${argv[0]:-}" "${argv[1]:-}"; then agent[$pid]=1; fi
   done
@@ -78,6 +108,8 @@ scan() {
   done
   listener=${SSHD_PID:-}
   if [ -z "$listener" ] && [ -r "$RUN/sshd/sshd.pid" ]; then read -r listener < "$RUN/sshd/sshd.pid" || true; fi
+  LISTENER_COMM=
+  [ -n "$listener" ] && LISTENER_COMM=${comm[$listener]:-}
   monitor=
   if [ "$MODE" = check ] && [ -r "$RUN/monitor.pid" ]; then read -r monitor < "$RUN/monitor.pid" || true; fi
   # Baseline: PID 1, the listener, and this process with its ancestors (a --check run
@@ -102,13 +134,23 @@ scan() {
     parent=${ppid[$root]:-0}
     case $parent in
       "$listener")
-        # A connection still authenticating (or a readiness probe's) is not a session.
-        case ${cmd[$root]} in *'[preauth]'*|*'[accepted]'*|*'[net]'*) skip[$root]=1; continue ;; esac
-        ACTIVE+=("ssh $root: ${cmd[$root]:0:100}") ;;
+        # A connection: a session only with proof of authentication below it (above).
+        if [[ ${cmd[$pid]} =~ $POSTAUTH_TITLE ]] && is_sshd "${comm[$pid]}"; then
+          session[$root]=1 title[$root]=${cmd[$pid]}
+        elif ! is_sshd "${comm[$pid]}"; then
+          session[$root]=1
+        fi
+        continue ;;
       0) ACTIVE+=("exec $root: ${cmd[$root]:0:100}") ;;
       *) ACTIVE+=("process $root: ${cmd[$root]:0:100}") ;;
     esac
     skip[$root]=1
+  done
+  # One entry per session, under its connection's pid, named by its post-authentication
+  # title when there is one (`ssh 41: sshd: trampoline@notty`).
+  for root in "${!session[@]}"; do
+    q=${title[$root]:-${cmd[$root]}}
+    ACTIVE+=("ssh $root: ${q:0:100}")
   done
   return 0
 }

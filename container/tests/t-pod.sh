@@ -246,20 +246,125 @@ t_decide_exec() {
 }
 check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
 
+# --- connections to the user container's sshd, seen from the host side ------------------
+# listener_pid: the host pid of the container's sshd listener (PID 1's sshd child).
+listener_pid() {
+  local c comm
+  for c in $(cat /proc/"$USER_INIT"/task/*/children 2>/dev/null); do
+    { read -r comm < "/proc/$c/comm"; } 2>/dev/null || continue
+    [ "$comm" = sshd ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+# conn_titles: the title (cmdline) of every process below the listener, one a line.
+conn_titles() {
+  local p t
+  for p in $(descendants "$(listener_pid)"); do
+    t=$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) || continue
+    echo "${t%"${t##*[! ]}"}"
+  done
+}
+# has_conn REGEX: a process below the listener is titled so (grep reads all: no SIGPIPE
+# for conn_titles under pipefail).
+has_conn() { conn_titles | grep -x -- "$1" >/dev/null; }
+no_connections() { local l; l=$(listener_pid) && [ -z "$(descendants "$l")" ]; }
+traced() { grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$1/status"; }
+
+# Connections held in a given state until release_holders (set as the test's EXIT trap:
+# a failing check must not leave strace attached to the listener). Each hold_* returns
+# once its connection is provably in that state.
+HOLDERS=() TRACER=
+release_holders() {
+  if [ -n "$TRACER" ]; then kill -TERM "$TRACER" 2>/dev/null || true; wait "$TRACER" 2>/dev/null || true; TRACER=; fi
+  local h
+  for h in ${HOLDERS[@]+"${HOLDERS[@]}"}; do kill_tree "$h"; wait "$h" 2>/dev/null || true; done
+  HOLDERS=()
+  return 0
+}
+# hold_quiet: TCP open, the server's banner read, nothing sent (sshd: [accepted]).
+hold_quiet() {
+  rm -f "$T/held-quiet"
+  (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; echo "$banner" > "$T/held-quiet"; exec cat <&5 >/dev/null) &
+  HOLDERS+=($!)
+  wait_for 30 grep -q '^SSH-2.0-' "$T/held-quiet"
+}
+# hold_kex: our banner sent too; the server's first key-exchange bytes (sent only once it
+# read our banner) have arrived, and we answer nothing.
+hold_kex() {
+  rm -f "$T/held-kex"
+  (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; printf 'SSH-2.0-held\r\n' >&5
+   head -c 1 <&5 > "$T/held-kex"; exec cat <&5 >/dev/null) &
+  HOLDERS+=($!)
+  wait_for 30 test -s "$T/held-kex"
+}
+# hold_auth: a client mid-authentication. Its key is authorized but locked by a
+# passphrase, and the askpass program never answers: the server has the user name (its
+# title is `sshd: trampoline [priv]`) and waits for a signature that never comes.
+hold_auth() {
+  [ -e "$T/keys/client-locked" ] || {
+    cp "$T/keys/client" "$T/keys/client-locked"
+    ssh-keygen -q -p -P '' -N 'never typed' -f "$T/keys/client-locked" >/dev/null
+  }
+  printf '#!/bin/sh\necho asked > %s/held-auth\nexec sleep 300\n' "$T" > "$T/askpass-never"
+  chmod 0755 "$T/askpass-never"
+  rm -f "$T/held-auth"
+  SSH_ASKPASS="$T/askpass-never" SSH_ASKPASS_REQUIRE=force \
+    ssh -F /dev/null -i "$T/keys/client-locked" -o IdentitiesOnly=yes -o BatchMode=no \
+    -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
+    -o ConnectTimeout=10 -o LogLevel=ERROR -p 2222 trampoline@127.0.0.1 true </dev/null >/dev/null 2>&1 &
+  HOLDERS+=($!)
+  wait_for 30 test -e "$T/held-auth"
+  wait_for 30 has_conn 'sshd: trampoline \[priv\]'
+}
+# A readiness probe, exactly as the kubelet's tcpSocket one: connect, close.
+probe() { sshd_ready; }
+# hold_rexec: a readiness probe (connect + close) whose connection stays in the window
+# right after the accept, when sshd's child has re-executed itself with -R and shows its
+# raw argv (a few ms otherwise): strace holds every new child at the end of its execve.
+hold_rexec() {
+  local listener
+  command -v strace >/dev/null || { echo "strace is needed to hold sshd's re-exec window"; return 1; }
+  listener=$(listener_pid)
+  strace -f -qq -o "$T/logs/strace-rexec" -e trace=execve -e inject=execve:delay_exit=120000000 -p "$listener" &
+  TRACER=$!
+  wait_for 20 traced "$listener"
+  probe
+  wait_for 30 has_conn '.*sshd .* -R'
+}
 t_decide_ssh() {
   local session d
   ago "$T/rundir/last-active" 100
-  # `cat` ends when the connection does (a `sleep` would outlive it as an orphan,
-  # which the monitor rightly counts).
-  (sleep 30 | pod_ssh "$T/keys/client" 'cat >/dev/null') &
+  rm -f "$T/logs/ssh-started"
+  # `cat` ends when the connection does (a `sleep` would outlive it as an orphan, which
+  # the monitor rightly counts). The line printed by the session's command proves the
+  # session is authenticated and its command runs: then the decision is taken.
+  (sleep 60 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-started" 2>&1 &
   session=$!
-  wait_for 20 has_active '^ssh ' || true
+  wait_for 30 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
-  json_get "$d" 'd["idle"] is False and any(a.startswith("ssh ") for a in d["active"]) and not any(a.startswith("process ") for a in d["active"])' | grep -qx True
+  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and [a.split(": ", 1)[1] for a in d["active"] if a.startswith("ssh ")] == ["sshd: trampoline@notty"] and not any(a.startswith("process ") for a in d["active"])' | grep -qx True
   wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
-check "monitor: an open SSH session is activity (the sshd listener itself is not)" t_decide_ssh
+check "monitor: an authenticated SSH session running a command is activity, one entry (the sshd listener itself is not)" t_decide_ssh
+
+t_decide_forward() {
+  local session d
+  ago "$T/rundir/last-active" 100
+  rm -f "$T/logs/ssh-forward"
+  # No command at all (ssh -N), only a remote forward: the session's only process is
+  # sshd's own. The port the client reports was allocated by that process.
+  ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" \
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o LogLevel=INFO -E "$T/logs/ssh-forward" \
+    -N -o ExitOnForwardFailure=yes -R 127.0.0.1:0:127.0.0.1:9 -p 2222 trampoline@127.0.0.1 &
+  session=$!
+  wait_for 30 grep -q '^Allocated port ' "$T/logs/ssh-forward" || { cat "$T/logs/ssh-forward"; return 1; }
+  d=$(decide 50); echo "$d"
+  kill_tree "$session"; wait "$session" 2>/dev/null || true
+  json_get "$d" 'd["idle"] is False and [a.split(": ", 1)[1] for a in d["active"] if a.startswith("ssh ")] == ["sshd: trampoline"]' | grep -qx True
+  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+}
+check "monitor: a forwarding-only SSH session (ssh -N, no command) is activity" t_decide_forward
 
 t_decide_orphan() {
   local d pid
@@ -274,18 +379,89 @@ t_decide_orphan() {
 check "monitor: a process left running by a finished session (re-parented to PID 1) is activity" t_decide_orphan
 
 t_decide_preauth() {
-  local holder d
+  local d
+  trap release_holders EXIT
+  ago "$T/rundir/last-active" 100
   wait_for 20 no_activity || { active_entries; return 1; }
-  # An unauthenticated connection (like the readiness probe's) is no session.
-  (exec 5<>/dev/tcp/127.0.0.1/2222; sleep 8) &
-  holder=$!
-  sleep 1
-  user_exec ps -eo pid,ppid,args >&2 || true
+  wait_for 30 no_connections || { conn_titles; return 1; }
+  hold_quiet
+  hold_kex
+  hold_auth
+  conn_titles
   d=$(decide 1800); echo "$d"
-  kill_tree "$holder"; wait "$holder" 2>/dev/null || true
-  json_get "$d" 'd["active"] == []' | grep -qx True
+  release_holders
+  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
+  wait_for 30 no_connections || { conn_titles; return 1; }
 }
-check "monitor: a connection still authenticating does not count as a session" t_decide_preauth
+check "monitor: connections still authenticating (banner only, key exchange, user name sent and key pending) are not sessions" t_decide_preauth
+
+t_decide_rexec() {
+  local d
+  trap release_holders EXIT
+  ago "$T/rundir/last-active" 100
+  wait_for 20 no_activity || { active_entries; return 1; }
+  wait_for 30 no_connections || { conn_titles; return 1; }
+  hold_rexec
+  conn_titles
+  d=$(decide 1800); echo "$d"
+  release_holders
+  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
+  wait_for 30 no_connections || { conn_titles; return 1; }
+}
+check "monitor: a readiness probe held in sshd's re-exec window (raw argv 'sshd ... -R') is not a session" t_decide_rexec
+
+# The live monitor (the loop started by entrypoint-user.sh, 1s interval) against probes
+# and connections that never authenticate: its idle clock (last-active) must not move.
+live_mtime() { stat -c %.9Y /run/trampoline/monitor.json; }
+live_written_after() { [[ $(live_mtime) > $1 ]]; }
+# live_scans N: return after N more writes of monitor.json, so the last one's scan began
+# after this call (the loop scans, writes, sleeps, scans...).
+live_scans() {
+  local i m
+  for i in $(seq 1 "$1"); do
+    m=$(live_mtime)
+    wait_for 30 live_written_after "$m" || return 1
+  done
+}
+t_idle_clock() {
+  local since d deadline m n=0 writes=0
+  trap release_holders EXIT
+  wait_for 20 no_activity || { active_entries; return 1; }
+  wait_for 30 no_connections || { conn_titles; return 1; }
+  # A write that started after the check's own exec: any touch of last-active it made is done.
+  live_scans 2
+  since=$(( $(date +%s) - 100 ))
+  touch -d "@$since" /run/trampoline/last-active
+  [ ! -e /run/trampoline/last-push ] || touch -d "@$since" /run/trampoline/last-push
+  hold_quiet
+  hold_kex
+  hold_auth
+  hold_rexec
+  conn_titles
+  live_scans 2
+  cp /run/trampoline/monitor.json "$T/monitor-held.json"
+  # Still held after those scans (LoginGraceTime is 30s): the scans saw every state.
+  if ! { has_conn 'sshd: \[accepted\]' && has_conn 'sshd: trampoline \[priv\]' && has_conn '.*sshd .* -R'; }; then
+    conn_titles; return 1
+  fi
+  # Let the re-exec'd child go, then probe again and again through two more scans.
+  release_holders
+  deadline=$((SECONDS + 60)) m=$(live_mtime)
+  until [ "$writes" -ge 2 ]; do
+    probe || true; n=$((n + 1))
+    if live_written_after "$m"; then writes=$((writes + 1)) m=$(live_mtime); fi
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the monitor wrote $writes times in 60s"; return 1; }
+  done
+  echo "$n probes"
+  d=$(cat /run/trampoline/monitor.json)
+  cat "$T/monitor-held.json"; echo "$d"
+  [ "$(stat -c %Y /run/trampoline/last-active)" = "$since" ] || { echo "last-active moved to $(stat -c %Y /run/trampoline/last-active), set to $since"; return 1; }
+  json_get "$(cat "$T/monitor-held.json")" 'd["active"] == [] and d["idle"] is False and d["idleSeconds"] >= 100' | grep -qx True
+  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
+  touch /run/trampoline/last-active
+  wait_for 30 no_connections || { conn_titles; return 1; }
+}
+check "monitor: readiness probes and connections that never authenticate (re-exec window included) leave the live monitor's idle clock alone" t_idle_clock
 
 t_monitor_json() {
   local j
@@ -296,26 +472,41 @@ t_monitor_json() {
 check "monitor: the running monitor keeps /run/trampoline/monitor.json current" t_monitor_json
 
 # --- the whole lifecycle with a short timeout ------------------------------------------
+# The 3s timeout runs from the monitor's start. So that no step races it, an exec'd
+# session is open before the monitor starts (the user container waits for the
+# nix-daemon, stopped meanwhile), and ends only once the monitor has seen the SSH
+# session and the build.
 stop_container "$USER_CTR"
-rm -f /run/trampoline/last-push
+stop_container "$DAEMON"
+rm -f /run/trampoline/last-push "$T/logs/holder" "$T/logs/ssh-session"
 start_user 3
+(user_exec sh -c 'echo holding; exec sleep 600') >"$T/logs/holder" 2>&1 &
+HOLDER=$!
+wait_for 30 grep -qx holding "$T/logs/holder" || cat "$T/logs/holder"
+start_daemon
+wait_for 60 daemon_ready || cat "$T/logs/daemon.log"
 wait_for 90 sshd_ready || cat "$T/logs/user.log"
 t0=$SECONDS
+# live_shows PYTHON: the live monitor.json (as d) satisfies the condition.
+live_shows() { json_get "$(cat /run/trampoline/monitor.json)" "$1" | grep -qx True; }
+(sleep 600 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-session" 2>&1 &
+SESSION=$!
+wait_for 30 grep -qx started "$T/logs/ssh-session" || cat "$T/logs/ssh-session"
 (cd / && user_exec nix-build "$T/slow.nix" --argstr seconds 8 --argstr salt "$RANDOM" --no-out-link) >"$T/logs/slow-build" 2>&1 &
 BUILD=$!
-sleep 2
-pod_ssh "$T/keys/client" 'sleep 10' >"$T/logs/ssh-session" 2>&1 &
-SESSION=$!
-sleep 3
-ALIVE_DURING_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+wait_for 30 live_shows 'any(a.startswith("exec ") and "nix-build" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' || true
 cp /run/trampoline/monitor.json "$T/monitor-during-build.json" 2>/dev/null || true
+ALIVE_DURING_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+kill_tree "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
 set +e
 wait "$BUILD"; BUILD_STATUS=$?
 set -e
-ALIVE_AFTER_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+BUILD_END=$(date +%s)
+# The SSH session alone, past the timeout: a scan 4s after the build still sees it.
+wait_for 30 live_shows "d['checkedAt'] >= $((BUILD_END + 4))" || true
 cp /run/trampoline/monitor.json "$T/monitor-after-build.json" 2>/dev/null || true
-wait_for 30 not running "$SESSION" || kill_tree "$SESSION"
-wait "$SESSION" 2>/dev/null || true
+ALIVE_AFTER_BUILD=$(running "$USER_CTR" && echo yes || echo no)
+kill_tree "$SESSION"; wait "$SESSION" 2>/dev/null || true
 SESSION_END=$SECONDS
 wait_for 40 not running "$USER_CTR" || true
 set +e
@@ -330,10 +521,10 @@ t_busy_not_stopped() {
   cat "$T/monitor-during-build.json" "$T/monitor-after-build.json"
   [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ]
   [ "$BUILD_STATUS" = 0 ] || { cat "$T/logs/slow-build"; return 1; }
-  json_get "$(cat "$T/monitor-during-build.json")" 'd["idle"] is False and any(a.startswith("exec ") for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
-  json_get "$(cat "$T/monitor-after-build.json")" 'any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+  json_get "$(cat "$T/monitor-during-build.json")" 'd["idle"] is False and any(a.startswith("exec ") and "nix-build" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+  json_get "$(cat "$T/monitor-after-build.json")" 'd["idle"] is False and [a for a in d["active"] if not a.startswith("ssh ")] == [] and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
 }
-check "lifecycle: with a 3s timeout the pod stays up through an 8s build and a 10s SSH session" t_busy_not_stopped
+check "lifecycle: with a 3s timeout the pod stays up through an 8s build and an SSH session lasting over 4s longer" t_busy_not_stopped
 
 t_idle_shutdown() {
   [ "$USER_STATUS" = 0 ] || { echo "user container: $USER_STATUS"; tail -n 20 "$T/logs/user.log"; return 1; }
