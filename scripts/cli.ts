@@ -5,29 +5,15 @@ import { hideBin } from 'yargs/helpers'
 import { formatError, ExitCode } from './errors.ts'
 import { setVerbosity } from './log.ts'
 import type { GlobalOptions } from './context.ts'
-import { command as setup } from './commands/setup.ts'
-import { command as status } from './commands/status.ts'
-import { command as down } from './commands/down.ts'
-import { command as clean } from './commands/clean.ts'
-import { command as gc } from './commands/gc.ts'
-import { command as pushTarball } from './commands/push-tarball.ts'
-import { command as pushFlake } from './commands/push-flake.ts'
-import { command as build } from './commands/build.ts'
-import { command as shell } from './commands/shell.ts'
-import { command as claude } from './commands/claude.ts'
-import { command as sh } from './commands/sh.ts'
-import { command as ssh } from './commands/ssh.ts'
-import { command as proxy } from './commands/proxy.ts'
-import { command as copyClosure } from './commands/copy-closure.ts'
-import { command as maintenance } from './commands/maintenance.ts'
-import { command as doctor } from './commands/doctor.ts'
+import { COMMANDS, lazyCommand } from './commands/index.ts'
+import { packageVersion } from './package-dir.ts'
 import { protectShArgs } from './sh-args.ts'
 
 /** Global options that take a value: `--name x sh ...` has `sh`, not `x`, as its command. */
 const GLOBAL_VALUE_OPTIONS = new Set(['--kubeconfig', '--context', '--namespace', '-n', '--name'])
 
 export function buildParser(argv: string[]): Argv<GlobalOptions> {
-  return yargs(argv)
+  const parser = yargs(argv)
     .scriptName('trampoline')
     .usage('$0 <command> [options]\n\nRun Nix builds and agent sessions in a Kubernetes pod.')
     .option('kubeconfig', { type: 'string', describe: 'Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config)', global: true })
@@ -39,29 +25,17 @@ export function buildParser(argv: string[]): Argv<GlobalOptions> {
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'Only errors', global: true })
     .conflicts('verbose', 'quiet')
     .middleware((args) => setVerbosity(args.quiet ? 'quiet' : args.verbose ? 'verbose' : 'normal'))
-    .command(setup)
-    .command(status)
-    .command(pushTarball)
-    .command(pushFlake)
-    .command(build)
-    .command(shell)
-    .command(claude)
-    .command(sh)
-    .command(ssh)
-    .command(proxy)
-    .command(copyClosure)
-    .command(maintenance)
-    .command(down)
-    .command(clean)
-    .command(gc)
-    .command(doctor)
+  // Each command's module (and @kubernetes/client-node) loads only when that command runs.
+  for (const entry of COMMANDS) parser.command(lazyCommand(entry))
+  return parser
     .completion('completion', 'Print a shell completion script (bash/zsh): trampoline completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command; see trampoline --help.')
     .recommendCommands()
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
+    // Not yargs' guess, which reads the package.json nearest the working directory once bundled.
+    .version(packageVersion())
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error, parser) => {
       if (error) throw error

@@ -3,9 +3,9 @@
 // the loaders read from the package's own container/ directory.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
+import { packageDir } from '../package-dir.ts'
 
 export interface InstanceTemplate {
   pod: V1Pod
@@ -18,9 +18,9 @@ export interface Kustomization {
   scripts: { name: string; files: string[]; disableNameSuffixHash: boolean; labels: Record<string, string> }
 }
 
-/** container/ of this package: scripts/manifests/*.ts and dist/manifests/*.js both sit two levels down. */
+/** container/ of this package (from the sources in scripts/ or the bundle in dist/). */
 export function containerDir(): string {
-  return fileURLToPath(new URL('../../container/', import.meta.url))
+  return join(packageDir(), 'container/')
 }
 
 export const TEMPLATE_FILE = 'k8s-pod.yaml'
