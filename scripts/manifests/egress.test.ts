@@ -35,7 +35,7 @@ describe('egress NetworkPolicy', () => {
   it('is a valid NetworkPolicy for the instance\'s pod only', () => {
     new NetworkPolicy(policy as never).validate()
     expect(policy.metadata?.name).toBe('trampoline-web-egress')
-    expect(policy.spec?.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'trampoline', 'app.kubernetes.io/instance': 'web' })
+    expect(policy.spec?.podSelector?.matchLabels).toEqual({ 'app.kubernetes.io/name': 'trampoline', 'app.kubernetes.io/instance': 'web' })
     expect(policy.metadata?.labels?.['app.kubernetes.io/instance']).toBe('web')
   })
 
