@@ -33,7 +33,7 @@ for d in docs:
 
 cm, pvc, pod = by_kind.get("ConfigMap"), by_kind.get("PersistentVolumeClaim"), by_kind.get("Pod")
 expect(cm["metadata"]["name"] == "trampoline-default-scripts", "ConfigMap name")
-files = sorted(f for f in os.listdir(container_dir) if f.endswith(".sh")) + ["nix.conf", "sshd_config"]
+files = sorted(f for f in os.listdir(container_dir) if f.endswith(".sh")) + ["nix.conf", "sshd_config", "passwd", "group"]
 expect(sorted(cm["data"]) == sorted(files), f"ConfigMap keys {sorted(cm['data'])} != {sorted(files)}")
 for f in files:
     expect(cm["data"].get(f) == open(os.path.join(container_dir, f)).read(), f"ConfigMap {f} differs from the file")
@@ -57,7 +57,7 @@ def mounts(c):
 
 for c in list(inits.values()) + list(ctrs.values()):
     n = c["name"]
-    expect(c["image"] == "localhost/trampoline:test", f"{n}: image {c['image']}")
+    expect(c["image"].startswith("docker.io/nixos/nix:"), f"{n}: image {c['image']} (the official Nix image, pinned)")
     expect(c.get("imagePullPolicy") == "IfNotPresent", f"{n}: imagePullPolicy")
     expect(c.get("terminationMessagePolicy") == "FallbackToLogsOnError", f"{n}: terminationMessagePolicy")
     expect(c.get("command", [""])[0].startswith("/opt/trampoline/"), f"{n}: command from the ConfigMap")

@@ -5,6 +5,9 @@
 # and an "exec" enters it from outside (nsenter), so its parent pid inside is 0.
 
 PASSED=0 FAILED=0
+# The in-pod scripts run with PATH holding only what the official nixos/nix image ships
+# (make_toolset): a script that needs anything else fails here, not on a user's cluster.
+export TOOLSET=$T/toolset/bin
 USER_ENV=(HOME=/home/trampoline USER=trampoline LOGNAME=trampoline
   PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin NIX_REMOTE=daemon NIX_CONF_DIR=/opt/trampoline)
 AS_USER=(setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
@@ -12,6 +15,23 @@ AS_USER=(setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --boun
 log() { echo "    $*" >&2; }
 pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL: $1"; FAILED=$((FAILED + 1)); }
+
+# make_toolset: $TOOLSET with the tools of Nix's docker.nix image, linked from this host:
+# bash (also as sh), coreutils, tar, gzip, grep, findutils, which, curl, wget, less, man,
+# git, openssh and nix. Nothing else: no sed, awk, util-linux (flock), procps.
+make_toolset() {
+  local tool path
+  mkdir -p "$TOOLSET"
+  local tools=(bash tar gzip gunzip zcat grep egrep fgrep find xargs which curl wget less man git
+    ssh ssh-keygen ssh-add scp sftp sshd)
+  mapfile -t -O "${#tools[@]}" tools < <(dpkg -L coreutils | grep -E '^/(usr/)?s?bin/[^/]+$' | xargs -n1 basename)
+  mapfile -t -O "${#tools[@]}" tools < <(dpkg -L nix-bin | grep -E '^/(usr/)?s?bin/[^/]+$' | xargs -n1 basename)
+  for tool in "${tools[@]}"; do
+    path=$(PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin command -v "$tool") || continue
+    ln -sfn "$path" "$TOOLSET/$tool"
+  done
+  ln -sfn "$(command -v bash)" "$TOOLSET/sh"
+}
 
 # check NAME FUNCTION [ARGS...]: run one test function, its output kept for failures. Any
 # failing command fails the test: the subshell runs as a plain command, not as an `if`
@@ -86,8 +106,9 @@ kill_tree() {
 # start_daemon: the nix-daemon container, running entrypoint-daemon.sh as its PID 1.
 start_daemon() {
   rm -f "$T/term-daemon"; install -m 0644 /dev/null "$T/term-daemon"
-  unshare --pid --fork --mount-proc env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin \
-    NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" \
+  # Tests are offline: the pod spec's TRAMPOLINE_SUBSTITUTERS, set to no cache.
+  unshare --pid --fork --mount-proc env -i PATH="$TOOLSET" \
+    NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" TRAMPOLINE_SUBSTITUTERS= \
     /opt/trampoline/entrypoint-daemon.sh >>"$T/logs/daemon.log" 2>&1 &
   DAEMON=$!
   wait_for 20 started "$DAEMON"
@@ -108,7 +129,7 @@ daemon_ready() {
 start_user() {
   # The kubelet provides /dev/termination-log as a file the container may write.
   rm -f "$T/term-user"; install -m 0644 -o 1000 -g 1000 /dev/null "$T/term-user"
-  unshare --pid --fork --mount-proc "${AS_USER[@]}" env -i "${USER_ENV[@]}" \
+  unshare --pid --fork --mount-proc "${AS_USER[@]}" env -i "${USER_ENV[@]}" PATH="$TOOLSET" \
     TRAMPOLINE_IDLE_TIMEOUT="$1" TRAMPOLINE_MONITOR_INTERVAL=1 TRAMPOLINE_DAEMON_WAIT=60 \
     TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
     /opt/trampoline/entrypoint-user.sh >>"$T/logs/user.log" 2>&1 &
@@ -121,6 +142,9 @@ start_user() {
 user_exec() {
   nsenter --target "$USER_INIT" --pid --mount -- "${AS_USER[@]}" env -i "${USER_ENV[@]}" "$@"
 }
+
+# user_script SCRIPT ARGS...: an in-pod script as the CLI execs it, with only the toolset.
+user_script() { user_exec env PATH="$TOOLSET" "$@"; }
 
 # The user container's readiness probe (tcpSocket 2222).
 sshd_ready() { (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null; }
@@ -146,7 +170,7 @@ pod_ssh() {
 
 # monitor_check: the monitor's decision as seen from an exec in the user container.
 monitor_check() {
-  user_exec env TRAMPOLINE_IDLE_TIMEOUT="${1:-1800}" /opt/trampoline/shutdown-monitor.sh --check
+  user_script env TRAMPOLINE_IDLE_TIMEOUT="${1:-1800}" /opt/trampoline/shutdown-monitor.sh --check
 }
 
 # json_get JSON EXPR: evaluate a python expression on the parsed JSON (as `d`).

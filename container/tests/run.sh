@@ -21,7 +21,7 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   fi
   # tool -> Debian package; missing ones are installed (the registry is reachable here).
   missing=()
-  for pair in nix-daemon:nix-bin sshd:openssh-server ssh:openssh-client busybox:busybox-static \
+  for pair in strace:strace nix-daemon:nix-bin sshd:openssh-server ssh:openssh-client busybox:busybox-static \
     unshare:util-linux ip:iproute2 git:git python3:python3 kubectl:kubectl; do
     command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
   done
@@ -67,6 +67,7 @@ trap cleanup EXIT
 started=$SECONDS
 
 ip link set lo up
+make_toolset
 # The image's users: trampoline 1000:1000 (whatever the host has at 1000), nixbld.
 mkdir -p "$T/etc-upper" "$T/etc-work"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-upper,workdir=$T/etc-work" /etc

@@ -46,7 +46,7 @@ agent() {
   local vars=()
   while [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
-  user_exec env PATH="$T/fakebin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" FAKE_EXPECT_KEY_SHA256="$SHA_A" \
+  user_exec env PATH="$T/fakebin:$TOOLSET" FAKE_EXPECT_KEY_SHA256="$SHA_A" \
     TRAMPOLINE_AGENT_KEY_WAIT=20 ${vars[@]+"${vars[@]}"} /opt/trampoline/agent-session.sh "$@"
 }
 # as_user CMD...: files in the home volume belong to UID 1000.
@@ -160,7 +160,7 @@ t_agent_preconditions() {
   cat "$T/logs/agent-nomount"
   [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount"
   code=0
-  user_exec env PATH=/usr/bin:/bin /opt/trampoline/agent-session.sh -- -p x >"$T/logs/agent-noclaude" 2>&1 || code=$?
+  user_exec env PATH="$TOOLSET" /opt/trampoline/agent-session.sh -- -p x >"$T/logs/agent-noclaude" 2>&1 || code=$?
   cat "$T/logs/agent-noclaude"
   [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude"
   out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" TRAMPOLINE_WORKSPACE_SRC=/workspace/none -- -- -p x 2>"$T/logs/agent-nopush")

@@ -98,7 +98,7 @@ push_commit() { # push_commit N: a new commit, its tree id in TREE and tar in $T
   git -C "$T/repo" archive --format=tar HEAD > "$T/tree-$1.tar"
   git -C "$T/repo" rev-parse 'HEAD^{tree}'
 }
-push() { user_exec /opt/trampoline/push-receive.sh "$@"; }
+push() { user_script /opt/trampoline/push-receive.sh "$@"; }
 TREE1=$(push_commit 1)
 TREE2=$(push_commit 2)
 TREE3=$(push_commit 3)
@@ -174,7 +174,7 @@ t_maintenance() {
   user_exec ln -sfn "$dupb" "$ROOTS/dup-b"
   [ "$(stat -c %i "$dupa/blob")" != "$(stat -c %i "$dupb/blob")" ]
   # GC alone first: optimise adds its .links directory, which costs some bytes back.
-  out=$(user_exec /opt/trampoline/maintenance.sh --no-optimise 2>"$T/logs/maintenance.err")
+  out=$(user_script /opt/trampoline/maintenance.sh --no-optimise 2>"$T/logs/maintenance.err")
   echo "$out"
   [ "$(wc -l <<<"$out")" = 1 ]
   before=$(json_get "$out" 'd["before"]') after=$(json_get "$out" 'd["after"]') freed=$(json_get "$out" 'd["freed"]')
@@ -184,7 +184,7 @@ t_maintenance() {
   [ ! -e "$garbage" ]
   user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P2"
   [ "$(cat /workspace/src/README)" = "version 3" ]
-  out=$(user_exec /opt/trampoline/maintenance.sh 2>>"$T/logs/maintenance.err")
+  out=$(user_script /opt/trampoline/maintenance.sh 2>>"$T/logs/maintenance.err")
   echo "$out"
   [ "$(wc -l <<<"$out")" = 1 ]
   json_get "$out" 'd["freed"] == max(0, d["before"] - d["after"])' | grep -qx True
@@ -201,7 +201,7 @@ chmod -R 0755 "$T/rundir"
 cp /run/trampoline/sshd/sshd.pid "$T/rundir/sshd/sshd.pid"
 cp /run/trampoline/monitor.pid "$T/rundir/monitor.pid"
 decide() { # decide TIMEOUT: the decision, timestamps from $T/rundir
-  user_exec env TRAMPOLINE_RUN_DIR="$T/rundir" TRAMPOLINE_IDLE_TIMEOUT="$1" /opt/trampoline/shutdown-monitor.sh --check
+  user_script env TRAMPOLINE_RUN_DIR="$T/rundir" TRAMPOLINE_IDLE_TIMEOUT="$1" /opt/trampoline/shutdown-monitor.sh --check
 }
 ago() { touch -d "@$(( $(date +%s) - $2 ))" "$1"; }
 # Activity entries of the live container, seen from an exec.

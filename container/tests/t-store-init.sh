@@ -26,7 +26,7 @@ mount --bind "$T/img/nix" /nix
 # store-init as the init container runs it: root with CHOWN, DAC_OVERRIDE, FOWNER, FSETID.
 store_init() {
   setpriv --bounding-set=-all,+chown,+dac_override,+fowner,+fsetid --inh-caps=-all \
-    env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin /opt/trampoline/store-init.sh
+    env -i PATH="$TOOLSET" /opt/trampoline/store-init.sh
 }
 store_listing() { (cd "$1/store" && find . -path ./.links -prune -o -printf '%p %m %s %u:%g\n' | sort); }
 use_volume() { umount /mnt/nix; mkdir -p "$1"; mount --bind "$1" /mnt/nix; }
