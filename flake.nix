@@ -35,6 +35,18 @@
         };
       });
 
+      # `nix flake check`: the package builds (typecheck + bundle), the dev shell evaluates,
+      # and every shell script passes shellcheck (what ./test.sh lint runs).
+      checks = forAllSystems (pkgs: {
+        package = self.packages.${pkgs.system}.trampoline;
+        devShell = self.devShells.${pkgs.system}.default;
+        shellcheck = pkgs.runCommand "trampoline-shellcheck" { nativeBuildInputs = [ pkgs.shellcheck pkgs.bash ]; } ''
+          cd ${./.}
+          bash test/lint.sh
+          touch $out
+        '';
+      });
+
       formatter = forAllSystems (pkgs: pkgs.nixpkgs-fmt);
     };
 }

@@ -122,7 +122,7 @@ scan() {
     [ -n "${skip[$pid]:-}" ] && continue
     # Walk up to the activity root: the process whose parent is outside the namespace
     # (0), PID 1 or the listener. Anything under this monitor (its sleep) is baseline.
-    q=$pid root= depth=0
+    q=$pid root='' depth=0
     while [ $depth -lt 64 ]; do
       if [ "$q" = "$BASHPID" ] || [ "$q" = "$monitor" ]; then root=; break; fi
       parent=${ppid[$q]:-0}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for container/tests/run.sh (sourced inside the test's own mount + network
 # namespaces). A "pod" here is this namespace: /nix, /workspace, /home/trampoline,
 # /run/trampoline, /opt/trampoline and /etc/trampoline/ssh are mounts private to it.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Agent sessions: container/agent-session.sh as `trampoline claude` runs it (an exec into
 # the user container, UID 1000) with a fake `claude` first on PATH that prints its
 # arguments, its directory and whether ANTHROPIC_API_KEY is the expected key (never the

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The running pod: nix-daemon and user containers from their entrypoints, builds, sshd,
 # ssh-ng copies, pushes, maintenance, and the idle monitor down to an idle shutdown.
 # Sourced by run.sh after t-store-init.sh (so /nix is the initialised volume).
@@ -155,6 +156,7 @@ t_push_killed() {
   # The next push cleans the leftover.
   push "$TREE3" < "$T/tree-3.tar"
   [ "$(cat /workspace/src/README)" = "version 3" ] && [ ! -e "/workspace/.trees/$TREE3.partial" ]
+  # shellcheck disable=SC2010 # tree ids are hashes: ls output is safe here
   [ "$(ls -A /workspace/.trees | grep -v '^\.lock$')" = "$TREE3" ]
 }
 check "push: killed mid-stream leaves the previous src; the next push removes the partial tree" t_push_killed

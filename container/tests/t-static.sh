@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Static checks: syntax, the kustomize render against the pod contract, the Nix files.
 # Sourced by run.sh.
 

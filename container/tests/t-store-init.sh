@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # store-init.sh: first copy, idempotence, a pod killed mid-copy, a half-finished
 # rename, foreign data, a newer image. Run with only the capabilities k8s-pod.yaml gives
 # the init container. Sourced by run.sh; leaves /nix bound to the initialised volume.
@@ -116,6 +117,7 @@ t_upgrade() {
   [ "$(readlink /mnt/nix/var/nix/gcroots/trampoline-image)" = "$IMG_P2" ]
   [ "$(readlink /mnt/nix/var/nix/profiles/default)" = "$IMG_P2" ]
   [ -e "/mnt/nix/store/${IMG_P2#/nix/store/}/new" ]
+  # shellcheck disable=SC2010 # store names have no newlines
   ! ls -a /mnt/nix/store | grep -q trampoline-tmp
 }
 check "store-init: a newer image's store paths, GC root and default profile reach an initialised volume" t_upgrade

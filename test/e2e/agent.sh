@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Agent sessions against the real pod, sourced by test.sh, which provides `tramp`,
 # `check "description" command...` and `json_field`, and kubectl. Safe under set -e: a
 # failing step is a failed check, never the end of the journey.

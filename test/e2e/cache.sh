@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034 # root, tramp, check... come from test.sh, which reads what this sets
 # Binary caches against a real local HTTP cache, sourced by test.sh (tramp, check, log,
 # json_field). The test host signs two caches with two keys and serves them on the local
 # cluster's bridge address (the harness's own network); the pod trusts only the first.

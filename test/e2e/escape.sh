@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034 # root, tramp, check... come from test.sh, which reads what this sets
 # The escape suite: from the user container, as a prompt-injected agent would try, every
 # way to root that Nix options, sockets, mounts and tokens might open. Each attempt must
 # fail; each is its own check. Sourced by test.sh (tramp, check, kubectl, json_field).
