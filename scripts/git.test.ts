@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { archiveTree, hasUncommittedChanges, headTree, localTrees, pushSource, requireRepo, worktreeTree } from './git.ts'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { archiveTree, hasUncommittedChanges, headTree, lfsPointers, localTrees, parseCatFileBatch, pushSource, requireRepo, worktreeTree } from './git.ts'
 import { ExitCode, UserError } from './errors.ts'
 
 // A real repository in a temporary directory: these are the git behaviours push relies on.
@@ -151,5 +151,207 @@ describe('a dirty work tree', () => {
     expect(await worktreeTree(repo)).toBe(first)
     writeFileSync(join(repo, 'a.txt'), 'changed again\n')
     expect(await worktreeTree(repo)).not.toBe(first)
+  })
+})
+
+// --- submodules and Git LFS -----------------------------------------------------------
+
+/** A committed repository of its own in the test's directory (a submodule's upstream). */
+function makeUpstream(name: string, files: Record<string, string>): string {
+  const dir = join(repo, '..', `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}`)
+  mkdirSync(dir)
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim()
+  git('init', '--quiet')
+  git('config', 'user.email', 'test@example.com')
+  git('config', 'user.name', 'Test')
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(join(dir, file, '..'), { recursive: true })
+    writeFileSync(join(dir, file), content)
+  }
+  git('add', '-A')
+  git('commit', '--quiet', '-m', 'upstream')
+  upstreams.push(dir)
+  return dir
+}
+const upstreams: string[] = []
+afterEach(() => {
+  for (const dir of upstreams.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** git in a directory of the superproject (a submodule's work tree). */
+const runIn = (dir: string, ...args: string[]) => execFileSync('git', ['-c', 'protocol.file.allow=always', ...args], { cwd: join(repo, dir), encoding: 'utf8' }).trim()
+const addSubmodule = (url: string, path: string, inDir = '.') => runIn(inDir, 'submodule', 'add', '--quiet', url, path)
+
+function archiveOf(tree: string): Promise<Record<string, string>> {
+  const archive = archiveTree(repo, tree)
+  const chunks: Buffer[] = []
+  archive.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+  return archive.done.then(() => {
+    const tar = Buffer.concat(chunks)
+    const out = mkdtempSync(join(tmpdir(), 'trampoline-untar-'))
+    try {
+      execFileSync('tar', ['-x', '-C', out], { input: tar })
+      const files: Record<string, string> = {}
+      const walk = (dir: string, prefix: string) => {
+        for (const entry of readdirSync(join(out, dir), { withFileTypes: true })) {
+          const rel = `${prefix}${entry.name}`
+          if (entry.isDirectory()) walk(join(dir, entry.name), `${rel}/`)
+          else files[rel] = readFileSync(join(out, dir, entry.name), 'utf8')
+        }
+      }
+      walk('.', '')
+      return files
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  })
+}
+
+function objectCount(dir: string): number {
+  const out = execFileSync('git', ['count-objects', '-v'], { cwd: dir, encoding: 'utf8' })
+  return Number(/^count: (\d+)/m.exec(out)![1]) + Number(/^in-pack: (\d+)/m.exec(out)![1])
+}
+
+describe('submodules', () => {
+  it('pushes a submodule\'s files at the commit HEAD records, not what is checked out', async () => {
+    const lib = makeUpstream('lib', { 'lib.txt': 'v1\n' })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(lib, 'vendor/lib')
+    run('commit', '--quiet', '-m', 'add lib')
+    // A newer lib commit checked out in the submodule, not recorded in the superproject.
+    writeFileSync(join(repo, 'vendor/lib/lib.txt'), 'v2\n')
+    runIn('vendor/lib', '-c', 'user.email=t@e', '-c', 'user.name=T', 'commit', '--quiet', '-am', 'v2')
+
+    const source = await pushSource(repo, 'head')
+    expect(source.from).toBe('head')
+    expect(source.submodules).toEqual(['vendor/lib'])
+    expect(source.tree).not.toBe(run('rev-parse', 'HEAD^{tree}'))
+    const files = await archiveOf(source.tree)
+    expect(files['vendor/lib/lib.txt']).toBe('v1\n')
+    expect(files['a.txt']).toBe('a\n')
+    expect(Object.keys(files).sort()).toEqual(['.gitmodules', 'a.txt', 'vendor/lib/lib.txt'])
+  })
+
+  it('includes nested submodules recursively', async () => {
+    const inner = makeUpstream('inner', { 'deep.txt': 'deep\n' })
+    const outer = makeUpstream('outer', { 'outer.txt': 'outer\n' })
+    execFileSync('git', ['-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', inner, 'inner'], { cwd: outer })
+    execFileSync('git', ['-c', 'user.email=t@e', '-c', 'user.name=T', 'commit', '--quiet', '-m', 'inner'], { cwd: outer })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(outer, 'outer')
+    runIn('.', 'submodule', 'update', '--init', '--recursive', '--quiet')
+    run('commit', '--quiet', '-m', 'outer')
+
+    const source = await pushSource(repo, 'auto')
+    expect(source.submodules).toEqual(['outer', 'outer/inner'])
+    const files = await archiveOf(source.tree)
+    expect(files['outer/outer.txt']).toBe('outer\n')
+    expect(files['outer/inner/deep.txt']).toBe('deep\n')
+  })
+
+  it('gives the same content id every time, and leaves no object in the user\'s repositories', async () => {
+    const lib = makeUpstream('lib', { 'lib.txt': 'v1\n' })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(lib, 'lib')
+    run('commit', '--quiet', '-m', 'add lib')
+    const before = [objectCount(repo), objectCount(join(repo, 'lib'))]
+    const first = await pushSource(repo, 'head')
+    expect((await pushSource(repo, 'head')).tree).toBe(first.tree)
+    expect(await localTrees(repo)).toEqual([first.tree, first.tree])
+    expect([objectCount(repo), objectCount(join(repo, 'lib'))]).toEqual(before)
+  })
+
+  it('--worktree includes a submodule\'s uncommitted and untracked work', async () => {
+    const lib = makeUpstream('lib', { 'lib.txt': 'v1\n' })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(lib, 'lib')
+    run('commit', '--quiet', '-m', 'add lib')
+    const clean = await pushSource(repo, 'head')
+    writeFileSync(join(repo, 'lib/lib.txt'), 'edited\n')
+    writeFileSync(join(repo, 'lib/new.txt'), 'new\n')
+
+    // A dirty submodule is uncommitted work: a plain push refuses it.
+    await expect(pushSource(repo, 'auto')).rejects.toThrow(/uncommitted changes/)
+    const source = await pushSource(repo, 'worktree')
+    expect(source.tree).not.toBe(clean.tree)
+    const files = await archiveOf(source.tree)
+    expect(files['lib/lib.txt']).toBe('edited\n')
+    expect(files['lib/new.txt']).toBe('new\n')
+    // The staleness check sees the same tree the push would send.
+    expect(await localTrees(repo)).toEqual([clean.tree, source.tree])
+  })
+
+  it('--worktree includes a repository cloned inside the project (a gitlink without .gitmodules)', async () => {
+    commitFiles({ 'a.txt': 'a\n' })
+    const tool = makeUpstream('tool', { 'tool.txt': 'tool\n' })
+    execFileSync('git', ['clone', '--quiet', tool, join(repo, 'tool')])
+    const files = await archiveOf((await pushSource(repo, 'worktree')).tree)
+    expect(files['tool/tool.txt']).toBe('tool\n')
+  })
+
+  it('refuses, naming it, a submodule that is not checked out', async () => {
+    const lib = makeUpstream('lib', { 'lib.txt': 'v1\n' })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(lib, 'deps/lib')
+    run('commit', '--quiet', '-m', 'add lib')
+    run('submodule', 'deinit', '--quiet', '-f', 'deps/lib')
+    expect(existsSync(join(repo, 'deps/lib'))).toBe(true)
+
+    for (const mode of ['head', 'worktree'] as const) {
+      const error = (await pushSource(repo, mode).catch((e: unknown) => e)) as UserError
+      expect(error).toBeInstanceOf(UserError)
+      expect(error.message).toMatch(/submodule "deps\/lib" is not checked out/)
+      expect(error.hint).toMatch(/git submodule update --init --recursive/)
+      expect(error.exitCode).toBe(ExitCode.local)
+    }
+  })
+
+  it('refuses a recorded commit the submodule\'s clone does not have', async () => {
+    const lib = makeUpstream('lib', { 'lib.txt': 'v1\n' })
+    commitFiles({ 'a.txt': 'a\n' })
+    addSubmodule(lib, 'lib')
+    run('commit', '--quiet', '-m', 'add lib')
+    // Record a commit that exists only upstream.
+    writeFileSync(join(lib, 'lib.txt'), 'upstream only\n')
+    execFileSync('git', ['-c', 'user.email=t@e', '-c', 'user.name=T', 'commit', '--quiet', '-am', 'v2'], { cwd: lib })
+    const missing = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: lib, encoding: 'utf8' }).trim()
+    run('update-index', '--cacheinfo', `160000,${missing},lib`)
+    run('commit', '--quiet', '-m', 'bump lib')
+    await expect(pushSource(repo, 'head')).rejects.toThrow(new RegExp(`submodule "lib" records commit ${missing.slice(0, 12)}, which its clone here does not have`))
+  })
+})
+
+describe('Git LFS pointer files', () => {
+  const pointer = 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n'
+
+  it('finds pointers where .gitattributes routes files through LFS, and pushes them as they are with a warning naming them', async () => {
+    commitFiles({ '.gitattributes': '*.bin filter=lfs diff=lfs merge=lfs -text\n', 'model.bin': pointer, 'small.txt': 'not a pointer\n' })
+    const tree = run('rev-parse', 'HEAD^{tree}')
+    expect(await lfsPointers(repo, tree)).toEqual(['model.bin'])
+    const writes: string[] = []
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk))
+      return true
+    })
+    try {
+      const files = await archiveOf(tree)
+      expect(files['model.bin']).toBe(pointer)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(writes.join('')).toMatch(/warning: pushing 1 Git LFS pointer file as they are.*model\.bin/)
+  })
+
+  it('does not look without LFS attributes, and says nothing', async () => {
+    commitFiles({ 'notes.txt': pointer })
+    expect(await lfsPointers(repo, run('rev-parse', 'HEAD^{tree}'))).toEqual([])
+  })
+
+  it('reads git cat-file --batch output, binary content and missing objects included', () => {
+    const out = Buffer.concat([Buffer.from('aaa blob 3\n'), Buffer.from([0, 10, 255]), Buffer.from('\nbbb missing\nccc blob 0\n\n')])
+    const objects = parseCatFileBatch(out)
+    expect([...objects.keys()]).toEqual(['aaa', 'ccc'])
+    expect([...objects.get('aaa')!]).toEqual([0, 10, 255])
+    expect(objects.get('ccc')!.length).toBe(0)
   })
 })

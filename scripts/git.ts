@@ -1,13 +1,22 @@
 // The local side of a push: which git tree to send, and the tar stream of it. Nothing here
 // writes to the user's index or files: the work tree is snapshotted through a temporary
 // index, so a push never disturbs what the user has staged.
+//
+// Submodules: `git archive` leaves a submodule as an empty directory, so a tree with
+// submodules is pushed as a combined tree, each submodule's tree (at its recorded commit,
+// or its work tree with --worktree) read in at its path, recursively. The combined trees
+// are written into a private object directory of this process (the submodules' objects
+// reached as alternates), never into the user's repositories; their ids are still content
+// ids, so "the pod already has this tree" keeps working.
 import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { withCleanup } from './cleanup.ts'
 import { ExitCode, UserError } from './errors.ts'
+import { debug, warn } from './log.ts'
 
 /** What to push: HEAD's tree, the work tree (uncommitted changes included), or HEAD if clean. */
 export type PushMode = 'head' | 'worktree' | 'auto'
@@ -16,6 +25,8 @@ export interface PushSource {
   tree: string
   /** What the tree is: HEAD, or a snapshot of the work tree. */
   from: 'head' | 'worktree'
+  /** Submodules read into the tree (paths from the repository root, nested ones too). */
+  submodules?: string[]
 }
 
 interface GitResult {
@@ -34,6 +45,19 @@ export function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = proces
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     child.on('error', (error) => fail(gitSpawnError(error)))
     child.on('close', (code) => done({ code: code ?? 128, stdout, stderr }))
+  })
+}
+
+/** git with binary stdout (cat-file --batch); never throws for a non-zero exit. */
+function gitBuffer(cwd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<{ code: number; stdout: Buffer }> {
+  return new Promise((done, fail) => {
+    const child = spawn('git', args, { cwd, env, stdio: ['pipe', 'pipe', 'ignore'] })
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
+    child.on('error', (error) => fail(gitSpawnError(error)))
+    child.on('close', (code) => done({ code: code ?? 128, stdout: Buffer.concat(chunks) }))
+    child.stdin.on('error', () => {})
+    child.stdin.end(input)
   })
 }
 
@@ -116,6 +140,12 @@ export async function worktreeTree(root: string): Promise<string> {
 
 /** Decide what a push sends, refusing to silently leave uncommitted work behind. */
 export async function pushSource(root: string, mode: PushMode): Promise<PushSource> {
+  const source = await pushSourceOf(root, mode)
+  const expanded = await withSubmodules(root, source.tree, source.from)
+  return expanded.submodules.length ? { ...source, ...expanded } : source
+}
+
+async function pushSourceOf(root: string, mode: PushMode): Promise<PushSource> {
   if (mode === 'worktree') return { tree: await worktreeTree(root), from: 'worktree' }
   const head = await headTree(root)
   if (!head) {
@@ -133,10 +163,215 @@ export async function pushSource(root: string, mode: PushMode): Promise<PushSour
   return { tree: head, from: 'head' }
 }
 
-/** Both local candidates for "what was pushed", for staleness warnings; never throws. */
+/** Both local candidates for "what was pushed" (submodules read in), for staleness warnings; never throws. */
 export async function localTrees(root: string): Promise<string[]> {
-  const trees = await Promise.all([headTree(root).catch(() => undefined), worktreeTree(root).catch(() => undefined)])
+  const expand = (tree: string | undefined, from: PushSource['from']) =>
+    tree ? withSubmodules(root, tree, from).then((expanded) => expanded.tree) : undefined
+  const trees = await Promise.all([
+    headTree(root).then((tree) => expand(tree, 'head')).catch(() => undefined),
+    worktreeTree(root).then((tree) => expand(tree, 'worktree')).catch(() => undefined),
+  ])
   return trees.filter((tree): tree is string => !!tree)
+}
+
+// --- submodules -----------------------------------------------------------------------
+
+/** A submodule entry of a tree: mode 160000, the commit it records. */
+export interface Gitlink {
+  path: string
+  commit: string
+}
+
+/** The gitlinks anywhere in a tree (`git ls-tree -r`: they are its only "commit" entries). */
+export async function gitlinks(dir: string, tree: string, env?: NodeJS.ProcessEnv): Promise<Gitlink[]> {
+  const listed = await gitListing(dir, tree, [], env)
+  const links: Gitlink[] = []
+  for (const entry of listed.split('\0')) {
+    const tab = entry.indexOf('\t')
+    if (tab < 0) continue
+    const [mode, type, id] = entry.slice(0, tab).split(' ')
+    if (mode === '160000' && type === 'commit') links.push({ path: entry.slice(tab + 1), commit: id })
+  }
+  return links
+}
+
+/** `git ls-tree -r -z` output as it is (paths may end in spaces: nothing trimmed). */
+async function gitListing(dir: string, tree: string, options: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  const result = await git(dir, ['ls-tree', '-r', '-z', ...options, tree], env)
+  if (result.code !== 0) throw new UserError(`git ls-tree failed: ${result.stderr.trim() || `exit ${result.code}`}`, { exitCode: ExitCode.local })
+  return result.stdout
+}
+
+/** A tree with its submodules resolved, before combining. */
+interface TreeNode {
+  tree: string
+  /** The repository's object directory (its alternates reach everything this tree names). */
+  objects: string
+  children: { path: string; node: TreeNode }[]
+}
+
+async function objectDirectory(dir: string): Promise<string> {
+  return resolve(dir, await gitOk(dir, ['rev-parse', '--git-path', 'objects']))
+}
+
+/** The submodule's own work tree, or a UserError naming it when it is not checked out here. */
+async function checkedOutSubmodule(dir: string, shown: string): Promise<string> {
+  const notCheckedOut = () =>
+    new UserError(`submodule "${shown}" is not checked out here, so its files cannot be pushed (the pod would get an empty directory)`, {
+      hint: 'Run: git submodule update --init --recursive  (or remove the submodule from the tree).',
+      exitCode: ExitCode.local,
+    })
+  if (!existsSync(dir)) throw notCheckedOut()
+  const top = await git(dir, ['rev-parse', '--show-toplevel'])
+  if (top.code !== 0 || realpathSync(top.stdout.trim()) !== realpathSync(dir)) throw notCheckedOut()
+  return dir
+}
+
+async function submoduleTree(dir: string, link: Gitlink, from: PushSource['from'], shown: string): Promise<string> {
+  if (from === 'worktree') return worktreeTree(dir)
+  const result = await git(dir, ['rev-parse', '--verify', '--quiet', `${link.commit}^{tree}`])
+  if (result.code !== 0) {
+    throw new UserError(`submodule "${shown}" records commit ${link.commit.slice(0, 12)}, which its clone here does not have`, {
+      hint: 'Run: git submodule update --init --recursive  (it fetches the recorded commits).',
+      exitCode: ExitCode.local,
+    })
+  }
+  return result.stdout.trim()
+}
+
+async function resolveSubmodules(dir: string, tree: string, from: PushSource['from'], prefix: string, found: string[], links?: Gitlink[]): Promise<TreeNode> {
+  const node: TreeNode = { tree, objects: await objectDirectory(dir), children: [] }
+  for (const link of links ?? (await gitlinks(dir, tree))) {
+    const shown = `${prefix}${link.path}`
+    const subdir = await checkedOutSubmodule(join(dir, link.path), shown)
+    const subtree = await submoduleTree(subdir, link, from, shown)
+    found.push(shown)
+    node.children.push({ path: link.path, node: await resolveSubmodules(subdir, subtree, from, `${shown}/`, found) })
+  }
+  return node
+}
+
+function allObjectDirectories(node: TreeNode): string[] {
+  return [node.objects, ...node.children.flatMap((child) => allObjectDirectories(child.node))]
+}
+
+/** This process's private object directory for combined trees; removed when the process exits. */
+let scratch: string | undefined
+/** Combined trees made here, and the environment that reaches their objects. */
+const combinedTrees = new Map<string, NodeJS.ProcessEnv>()
+
+function scratchDirectory(): string {
+  if (!scratch) {
+    const dir = mkdtempSync(join(tmpdir(), 'trampoline-objects-'))
+    scratch = dir
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  }
+  return scratch
+}
+
+/** An object directory of our own whose alternates are the given repositories' objects. */
+function objectEnv(objectDirs: string[]): NodeJS.ProcessEnv {
+  const dir = mkdtempSync(join(scratchDirectory(), 'odb-'))
+  const objects = join(dir, 'objects')
+  mkdirSync(join(objects, 'info'), { recursive: true })
+  writeFileSync(join(objects, 'info', 'alternates'), `${[...new Set(objectDirs)].join('\n')}\n`)
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_OBJECT_DIRECTORY: objects, GIT_INDEX_FILE: join(dir, 'index') }
+  delete env.GIT_ALTERNATE_OBJECT_DIRECTORIES
+  return env
+}
+
+/** Write the tree with each gitlink replaced by its submodule's (combined) tree, bottom up. */
+async function combine(root: string, node: TreeNode, env: NodeJS.ProcessEnv): Promise<string> {
+  if (!node.children.length) return node.tree
+  const subtrees: string[] = []
+  for (const child of node.children) subtrees.push(await combine(root, child.node, env))
+  await gitOk(root, ['read-tree', node.tree], env)
+  await gitOk(root, ['update-index', '--force-remove', '--', ...node.children.map((child) => child.path)], env)
+  for (const [i, child] of node.children.entries()) await gitOk(root, ['read-tree', `--prefix=${child.path}/`, subtrees[i]], env)
+  return gitOk(root, ['write-tree'], env)
+}
+
+/**
+ * The tree to push for `tree`: itself when it has no submodules, else the combined tree
+ * (submodules at their recorded commits, or their work trees for a work-tree push).
+ * Refuses, naming it, a submodule that is not checked out or lacks its recorded commit.
+ */
+export async function withSubmodules(root: string, tree: string, from: PushSource['from']): Promise<{ tree: string; submodules: string[] }> {
+  // The common case, no submodules, costs one listing.
+  const links = await gitlinks(root, tree)
+  if (!links.length) return { tree, submodules: [] }
+  const found: string[] = []
+  const node = await resolveSubmodules(root, tree, from, '', found, links)
+  const env = objectEnv(allObjectDirectories(node))
+  const combined = await combine(root, node, env)
+  combinedTrees.set(combined, env)
+  debug(`tree ${combined} = ${tree} with submodules ${found.join(', ')}`)
+  return { tree: combined, submodules: found }
+}
+
+// --- Git LFS --------------------------------------------------------------------------
+
+/** A Git LFS pointer file's first line (the spec's URL, or the pre-1.0 one). */
+const LFS_POINTER = /^version https:\/\/(git-lfs\.github\.com|hawser\.github\.com)\/spec\/v1\n/
+/** Pointer files are small: the spec keeps them under 1024 bytes. */
+const LFS_POINTER_MAX = 1024
+
+/** `git cat-file --batch` output, parsed: object id -> content. */
+export function parseCatFileBatch(output: Buffer): Map<string, Buffer> {
+  const objects = new Map<string, Buffer>()
+  let at = 0
+  while (at < output.length) {
+    const eol = output.indexOf(0x0a, at)
+    if (eol < 0) break
+    const [id, type, size] = output.subarray(at, eol).toString('utf8').split(' ')
+    if (type === 'missing' || size === undefined) {
+      at = eol + 1
+      continue
+    }
+    const length = Number(size)
+    objects.set(id, output.subarray(eol + 1, eol + 1 + length))
+    at = eol + 1 + length + 1
+  }
+  return objects
+}
+
+/**
+ * Git LFS pointer files in a tree: a push sends them as they are (git archive has no LFS
+ * content). Only looked for when some .gitattributes in the tree mentions filter=lfs, so
+ * a repository without LFS costs one listing.
+ */
+export async function lfsPointers(root: string, tree: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const listed = await gitListing(root, tree, ['-l'], env)
+  const blobs: { path: string; id: string; size: number }[] = []
+  for (const entry of listed.split('\0')) {
+    const tab = entry.indexOf('\t')
+    if (tab < 0) continue
+    const [, type, id, size] = entry.slice(0, tab).split(/ +/)
+    if (type === 'blob') blobs.push({ path: entry.slice(tab + 1), id, size: Number(size) })
+  }
+  const read = async (ids: string[]) => {
+    if (!ids.length) return new Map<string, Buffer>()
+    const result = await gitBuffer(root, ['cat-file', '--batch'], env, `${[...new Set(ids)].join('\n')}\n`)
+    return result.code === 0 ? parseCatFileBatch(result.stdout) : new Map<string, Buffer>()
+  }
+  const attributes = await read(blobs.filter((blob) => /(^|\/)\.gitattributes$/.test(blob.path)).map((blob) => blob.id))
+  if (![...attributes.values()].some((content) => /filter=lfs/.test(content.toString('utf8')))) return []
+  const candidates = blobs.filter((blob) => blob.size > 0 && blob.size < LFS_POINTER_MAX)
+  const contents = await read(candidates.map((blob) => blob.id))
+  return candidates.filter((blob) => LFS_POINTER.test(contents.get(blob.id)?.toString('utf8') ?? '')).map((blob) => blob.path)
+}
+
+/** Warn, naming them, about LFS pointer files going out as they are; never fails the push. */
+async function warnAboutLfs(root: string, tree: string, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    const pointers = await lfsPointers(root, tree, env)
+    if (!pointers.length) return
+    const shown = pointers.slice(0, 10).join(', ') + (pointers.length > 10 ? ` (and ${pointers.length - 10} more)` : '')
+    warn(`pushing ${pointers.length} Git LFS pointer file${pointers.length === 1 ? '' : 's'} as they are, not their content: ${shown}. ` +
+      'git archive has no LFS content, and the pod does not fetch it: a build that reads these files sees the pointers.')
+  } catch (error) {
+    debug(`looking for Git LFS pointers failed: ${(error as Error).message}`)
+  }
 }
 
 export interface GitArchive {
@@ -147,18 +382,25 @@ export interface GitArchive {
   kill(): void
 }
 
-/** `git archive` of a tree as a tar stream. */
+/**
+ * `git archive` of a tree as a tar stream (a combined tree made by withSubmodules in this
+ * process too). Git LFS pointer files in it are named in a warning, looked for meanwhile.
+ */
 export function archiveTree(root: string, tree: string): GitArchive {
-  const child = spawn('git', ['archive', '--format=tar', tree], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const env = combinedTrees.get(tree) ?? process.env
+  const lfs = warnAboutLfs(root, tree, env)
+  const child = spawn('git', ['archive', '--format=tar', tree], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const done = new Promise<void>((resolveDone, fail) => {
+  const exited = new Promise<void>((resolveDone, fail) => {
     child.on('error', (error) => fail(gitSpawnError(error)))
     child.on('close', (code, signal) => {
       if (code === 0) resolveDone()
       else fail(new UserError(`git archive failed: ${stderr.trim() || (signal ? `killed by ${signal}` : `exit ${code}`)}`, { exitCode: ExitCode.local }))
     })
   })
+  // The warning (if any) comes before the push's summary.
+  const done = exited.then(() => lfs)
   // Callers await `done` after the stream; until then a failure must not count as unhandled.
   done.catch(() => {})
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { nixCopyFromArgs, podStoreUrl } from './local-nix.ts'
+import { nixCopyFromArgs, parseNixString, podStoreUrl } from './local-nix.ts'
 import { parseMaintenanceReport } from './commands/maintenance.ts'
 
 describe('nix copy arguments', () => {
@@ -12,6 +12,17 @@ describe('nix copy arguments', () => {
   it('names the pod store by its ssh alias', () => {
     expect(podStoreUrl({ alias: 'trampoline-x' })).toBe('ssh-ng://trampoline-x')
     expect(podStoreUrl({ alias: 'trampoline-x' }, 'ssh')).toBe('ssh://trampoline-x')
+  })
+})
+
+describe('parseNixString (nix-instantiate --eval of builtins.currentSystem)', () => {
+  it('reads a quoted system name', () => {
+    expect(parseNixString('"x86_64-linux"\n')).toBe('x86_64-linux')
+    expect(parseNixString('"aarch64-darwin"')).toBe('aarch64-darwin')
+  })
+
+  it('rejects anything else', () => {
+    for (const text of ['', 'x86_64-linux', '"a b"', '42', '"x/../y"']) expect(parseNixString(text)).toBeUndefined()
   })
 })
 

@@ -4,24 +4,25 @@
 // To the pod: exported locally and imported by root in the nix-daemon container (the user
 // container is not a trusted Nix user, so it could not add unsigned paths). From the pod:
 // `nix copy` over ssh-ng with signature checks against the instance's key, which the
-// daemon container first adds to the closure's paths that lack it.
+// daemon container first adds to the closure's paths that lack it (results-home.ts, which
+// `build` shares); --out-link roots them locally as nix build would.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../kube/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
-import { nixCopyFromArgs, podStoreUrl, requireLocalNix, runNix, type StoreProtocol } from '../local-nix.ts'
-import { info } from '../log.ts'
+import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
+import { ExitCode, UserError } from '../errors.ts'
 import { addRootsInPod, storePathOf } from '../gc-roots.ts'
 import { sendClosure } from '../store-import.ts'
-import { signClosuresInPod } from '../daemon.ts'
-import { podPublicKey } from '../signing/key.ts'
-import { planSigCheck, readLocalSigConfig, sigCheckArgs } from '../signing/local-trust.ts'
+import { outLinks } from '../build-args.ts'
+import { copyHome, linkHome, planHomeCopy } from '../results-home.ts'
 
 interface CopyArgs extends GlobalOptions {
   paths: string[]
   from?: boolean
   protocol: StoreProtocol
   checkSigs?: boolean
+  outLink?: string
 }
 
 export const command: CommandModule<GlobalOptions, CopyArgs> = {
@@ -33,26 +34,24 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
       .option('from', { type: 'boolean', describe: 'Copy from the pod into the local store' })
       .option('protocol', { choices: ['ssh-ng', 'ssh'] as const, default: 'ssh-ng' as StoreProtocol, describe: 'Nix remote store protocol for --from' })
       .option('check-sigs', { type: 'boolean', default: true, describe: 'With --from: check the pod\'s signatures (--no-check-sigs to skip)' })
+      .option('out-link', { alias: 'o', type: 'string', describe: 'With --from: link (and GC-root) the paths locally as PATH, PATH-1, ... like nix build' })
       .example('$0 copy-closure --from /nix/store/...-hello', 'bring a build result home')
+      .example('$0 copy-closure --from /nix/store/...-hello --out-link result', 'bring it home as ./result, kept by the local GC')
       .example('$0 copy-closure $(nix-build -A tool)', 'send a local build to the pod'),
   handler: async (args) => {
+    if (args.outLink && !args.from) throw new UserError('--out-link goes with --from (the links point into the local store)', { exitCode: ExitCode.usage })
     const context = commandContext(args)
     await requireLocalNix()
     await requireRunningPod(context)
     const started = Date.now()
     if (args.from) {
       const files = writeSshFiles(context, args)
-      const store = podStoreUrl(files, args.protocol)
-      const publicKey = await podPublicKey(context)
-      const plan = planSigCheck({ publicKey, noCheckSigs: args.checkSigs === false, local: publicKey ? await readLocalSigConfig() : undefined, isRoot: process.getuid?.() === 0 })
-      const sigArgs = sigCheckArgs(plan, context.names.instance)
-      // Paths the pod imported or its image shipped carry no signature of ours yet.
-      if (plan.kind !== 'off') await signClosuresInPod(context, args.paths)
-      info(`copying ${args.paths.length} path(s) from ${store}${plan.kind === 'off' ? ' (signatures not checked)' : ''}`)
-      await runNix(nixCopyFromArgs(store, args.paths, sigArgs), files)
+      const plan = await planHomeCopy(context, { checkSigs: args.checkSigs !== false })
+      const { store, checkedSignatures } = await copyHome(context, files, args.paths, plan, { protocol: args.protocol })
+      const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000
-      printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures: plan.kind !== 'off' }, () =>
-        args.quiet ? '' : `copied in ${seconds.toFixed(1)}s`,
+      printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures, ...(links ? { links } : {}) }, () =>
+        args.quiet ? '' : `copied in ${seconds.toFixed(1)}s${links ? `; ${links.map((l) => `${l.link} -> ${l.path}`).join(', ')}` : ''}`,
       )
       return
     }

@@ -1,0 +1,70 @@
+// Bringing store paths home from the pod, for `build` and `copy-closure --from` alike: the
+// daemon container signs the closure with the instance's key (root there is trusted, the
+// user container never is), then the local Nix pulls it over ssh-ng and checks those
+// signatures against the key from the instance's Secret; finally, optionally, local GC
+// roots (./result links) as nix build makes them.
+import { resolve } from 'node:path'
+import type { CommandContext } from './context.ts'
+import { signClosuresInPod } from './daemon.ts'
+import { addLocalRoot, nixCopyFromArgs, podStoreUrl, runNix, type StoreProtocol } from './local-nix.ts'
+import { info } from './log.ts'
+import { podPublicKey } from './signing/key.ts'
+import { planSigCheck, readLocalSigConfig, sigCheckArgs } from './signing/local-trust.ts'
+import type { SshFiles } from './ssh/files.ts'
+import type { OutLink } from './build-args.ts'
+
+export interface HomeCopyPlan {
+  /** `nix copy` arguments for the signature checks (none, a trusted key for this command, or --no-check-sigs). */
+  sigArgs: string[]
+  /** Whether signatures are checked (so the pod signs the closure first). */
+  checked: boolean
+}
+
+/**
+ * How the copy will check signatures. Cheap and local apart from reading the key, so a
+ * build can find out before it starts that the local Nix would refuse its results.
+ */
+export async function planHomeCopy(context: CommandContext, options: { checkSigs: boolean }): Promise<HomeCopyPlan> {
+  const publicKey = await podPublicKey(context)
+  const plan = planSigCheck({
+    publicKey,
+    noCheckSigs: !options.checkSigs,
+    local: publicKey && options.checkSigs ? await readLocalSigConfig() : undefined,
+    isRoot: process.getuid?.() === 0,
+  })
+  return { sigArgs: sigCheckArgs(plan, context.names.instance), checked: plan.kind !== 'off' }
+}
+
+export interface HomeCopy {
+  store: string
+  seconds: number
+  checkedSignatures: boolean
+}
+
+/** Copy the paths' closures from the pod into the local store. A failed nix copy passes its exit code through. */
+export async function copyHome(
+  context: CommandContext,
+  files: SshFiles,
+  paths: string[],
+  plan: HomeCopyPlan,
+  options: { protocol?: StoreProtocol } = {},
+): Promise<HomeCopy> {
+  const started = Date.now()
+  const store = podStoreUrl(files, options.protocol ?? 'ssh-ng')
+  // Paths the pod imported, substituted or had from its image carry no signature of ours yet.
+  if (plan.checked) await signClosuresInPod(context, paths)
+  info(`copying ${paths.length} path(s) from ${store}${plan.checked ? '' : ' (signatures not checked)'}`)
+  await runNix(nixCopyFromArgs(store, paths, plan.sigArgs), files)
+  return { store, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
+}
+
+/** Root each copied path locally under its link (made absolute against the current directory, as nix build does). */
+export async function linkHome(links: OutLink[], cwd = process.cwd()): Promise<OutLink[]> {
+  const made: OutLink[] = []
+  for (const { link, path } of links) {
+    const absolute = resolve(cwd, link)
+    await addLocalRoot(absolute, path)
+    made.push({ link: absolute, path })
+  }
+  return made
+}
