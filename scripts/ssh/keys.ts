@@ -28,8 +28,13 @@ export interface KeyPair {
 }
 
 export function generateKeyPair(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment })
-  return { privateKey: pair.private, publicKey: `${pair.public.trim()}\n` }
+  // ssh2 1.17 drops a leading zero byte of the ed25519 public key (1 key in 256), which
+  // leaves a pair that neither it nor sshd can read: generate again until it reads back.
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment })
+    const publicKey = `${pair.public.trim()}\n`
+    if (publicKeyOf(pair.private, comment) === publicKey) return { privateKey: pair.private, publicKey }
+  }
 }
 
 /** The `type base64` part of a public key line (comments differ between copies of one key). */
