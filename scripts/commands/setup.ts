@@ -38,6 +38,7 @@ import { writeSshFiles } from '../ssh/files.ts'
 import { parseDuration, formatDuration } from '../units.ts'
 import { info, warn } from '../log.ts'
 import { pointAtDoctor } from '../preflight/explain.ts'
+import { checkArchAvailable, podSystem } from '../pod-system.ts'
 
 interface SetupArgs extends GlobalOptions {
   arch?: string
@@ -129,6 +130,8 @@ export interface SetupResult {
   /** The public key the pod signs its store paths with (trusted-public-keys format). */
   signingKey: string
   substituters: string[]
+  /** The pod's Nix system (e.g. aarch64-linux), asked of the pod; null when it did not say. */
+  system: string | null
 }
 
 export const command: CommandModule<GlobalOptions, SetupArgs> = {
@@ -166,6 +169,8 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
     }
     const egress = args.egress ? parseEgressOption(args.egress.map(String)) : undefined
     const context = commandContext(args)
+    // A node of that arch must exist, or the pod would wait out --timeout as Pending.
+    if (options.arch) await checkArchAvailable(context, options.arch)
     if (args.netrcFile) {
       const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
       if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
@@ -182,7 +187,7 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
 
 function summary(result: SetupResult): string {
   return [
-    `instance "${result.instance}" is ready${result.reused ? ' (reused the running pod)' : ''}: pod ${result.pod} on ${result.node ?? 'unknown node'}${result.arch ? ` (${result.arch})` : ''}`,
+    `instance "${result.instance}" is ready${result.reused ? ' (reused the running pod)' : ''}: pod ${result.pod} on ${result.node ?? 'unknown node'}${result.arch ? ` (${result.arch})` : ''}${result.system ? `, Nix system ${result.system}` : ''}`,
     `  image ${result.image}`,
     `  binary caches: ${result.substituters.length ? result.substituters.join(', ') : 'none'}`,
     `  next: trampoline push-tarball, trampoline build, trampoline shell, trampoline ssh${result.instance ? ` (--name ${result.instance})` : ''}`,
@@ -255,6 +260,7 @@ export async function setup(context: CommandContext, options: SettingOptions, st
     reused: plan.action === 'reuse',
     signingKey: signing.publicKey,
     substituters: settings.caches?.substituters ?? [],
+    system: (await podSystem(context, ready)) ?? null,
   }
 }
 

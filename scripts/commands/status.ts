@@ -12,6 +12,7 @@ import { exec, type ExecSession } from '../kube/exec.ts'
 import { USER_CONTAINER } from '../kube/pods.ts'
 import { IDLE_PREFIX, timeOf } from '../kube/diagnose.ts'
 import { formatBytes, formatDuration } from '../units.ts'
+import { withPodSystems } from '../pod-system.ts'
 
 interface StatusArgs extends GlobalOptions {
   allNamespaces?: boolean
@@ -57,6 +58,8 @@ export interface StatusRow {
   signingKey?: string
   /** The binary caches the pod's daemon substitutes from; --json only. */
   substituters?: string[]
+  /** The pod's Nix system (e.g. x86_64-linux), cached per pod; --json only. */
+  system?: string
 }
 
 /** A pod of another layout has no caches we can read. */
@@ -246,6 +249,7 @@ export const command: CommandModule<GlobalOptions, StatusArgs> = {
     if (args.name) rows = rows.filter((r) => r.instance === args.name)
     if (args.json) rows = await withSigningKeys(cluster, rows, args.allNamespaces ?? false)
     rows = await Promise.all(rows.map(async (row) => (row.phase === 'Running' ? { ...row, ...(await probe(cluster, row)) } : row)))
+    if (args.json) rows = await withPodSystems(cluster, rows, pods)
     printResult({ json: args.json ?? false }, rows, () =>
       rows.length
         ? formatRows(rows, args.allNamespaces ?? false)
