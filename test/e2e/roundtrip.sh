@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034,SC2164 # root, tramp, pod_options... come from test.sh; cd failures fail the journey under set -e
 # The round trip feels like local nix (issue 11), sourced by test.sh (tramp, check, fail,
 # log, json_field, pod_options, root, node_bin). On an instance of its own, so its pushes
 # and builds leave the main journey's pod alone:
