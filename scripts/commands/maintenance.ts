@@ -2,8 +2,8 @@
 // pushed or built (their GC roots), and report the store size before and after.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { exec } from '../kube/exec.ts'
-import { requireRunningPod, userTarget, explainLostExec } from '../kube/pods.ts'
+import { requireRunningPod } from '../kube/pods.ts'
+import { runInPod } from '../remote.ts'
 import { PassThrough } from 'node:stream'
 import { RemoteExit, UserError } from '../errors.ts'
 import { formatBytes } from '../units.ts'
@@ -42,13 +42,13 @@ export const command: CommandModule<GlobalOptions, GlobalOptions & { optimise: b
     const stdout = new PassThrough().on('data', (c: Buffer) => out.push(c))
     // Progress from the script goes straight to our stderr, unless --json or --quiet.
     const stderr = args.quiet || args.json ? new PassThrough().resume() : process.stderr
-    const result = await exec(userTarget(context), {
+    // Through remote.ts like every other command: a 403 or a vanished pod is a clear error.
+    const exitCode = await runInPod(context, {
       command: ['/opt/trampoline/maintenance.sh', ...(args.optimise ? [] : ['--no-optimise'])],
       stdout,
       stderr,
     })
-    if (result.message) throw await explainLostExec(context, result.message)
-    if (result.exitCode !== 0) throw new RemoteExit(result.exitCode)
+    if (exitCode !== 0) throw new RemoteExit(exitCode)
     const report = parseMaintenanceReport(Buffer.concat(out).toString('utf8'))
     printResult(context, report, () =>
       `store: ${formatBytes(report.before)} -> ${formatBytes(report.after)} (freed ${formatBytes(report.freed)})`,
