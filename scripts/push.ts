@@ -10,7 +10,7 @@ import { requireRunningPod } from './kube/pods.ts'
 import type { InstanceState } from './state.ts'
 import { ByteProgress } from './progress.ts'
 import { captureInPod, runInPod } from './remote.ts'
-import { LAST_PUSH_FILE, PUSH_RECEIVE, WORKSPACE_SRC, isTreeId, treeDir } from './workspace.ts'
+import { LAST_PUSH_FILE, PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId, treeDir } from './workspace.ts'
 
 export interface PushResult {
   tree: string
@@ -36,6 +36,48 @@ export function lastPushed(state: InstanceState): string | undefined {
 
 function recordPush(state: InstanceState, tree: string): void {
   state.write(LAST_PUSH_FILE, `${tree}\n`)
+}
+
+/** push-receive.sh's exit codes that mean more than "failed" (see its header). */
+export const PUSH_RECEIVE_EXIT = {
+  /** No space left on the instance's volume (ENOSPC's errno). */
+  volumeFull: 28,
+  /** Another push held the pod's push lock for the whole bounded wait (EX_TEMPFAIL). */
+  busy: 75,
+} as const
+
+/** The pod's push lock (a directory naming its holder; push-receive.sh). */
+const WORKSPACE_TREES_LOCK = `${TREES_DIR}/.push-lock`
+
+/** The error for push-receive.sh exiting non-zero; its own message is already on stderr. */
+export function pushReceiveError(exitCode: number, instance: string, tree: string): UserError {
+  const unchanged = `The previous push in ${WORKSPACE_SRC} is unchanged.`
+  if (exitCode === PUSH_RECEIVE_EXIT.volumeFull) {
+    return new UserError(`the store volume is full: tree ${tree.slice(0, 12)} does not fit on the volume of instance "${instance}" (No space left on device)`, {
+      hint: `${unchanged} Free space with: trampoline maintenance --name ${instance}  (garbage-collects the store), ` +
+        `or give it a bigger volume: trampoline setup --name ${instance} --store-size <bigger>  (where the StorageClass allows resizing; else trampoline clean, then setup --store-size).`,
+      exitCode: ExitCode.failure,
+    })
+  }
+  if (exitCode === PUSH_RECEIVE_EXIT.busy) {
+    return new UserError(`another push to instance "${instance}" held the pod's push lock too long; tree ${tree.slice(0, 12)} was not pushed`, {
+      hint: `${unchanged} Try again when the other push is done (its message says which process holds ${WORKSPACE_TREES_LOCK}).`,
+      exitCode: ExitCode.failure,
+    })
+  }
+  return new UserError(`${PUSH_RECEIVE} in the pod failed with exit code ${exitCode}`, {
+    hint: `${unchanged} See the pod's message above.`,
+    exitCode: ExitCode.failure,
+  })
+}
+
+/** A push whose connection to the cluster was lost: say what that means for the workspace. */
+function lostPushError(error: UserError): UserError {
+  return new UserError(error.message, {
+    hint: `${WORKSPACE_SRC} in the pod is the previous tree or this one, never a partial one. When the cluster answers again (trampoline status), push again.`,
+    exitCode: error.exitCode,
+    cause: error.cause ?? error,
+  })
 }
 
 /** The tree /workspace/src points at in the pod, if anything was pushed. */
@@ -78,15 +120,11 @@ export async function sendTree(context: CommandContext, root: string, tree: stri
       stderr: process.stderr,
       onOpen: (open) => (session = open),
     }).catch((error) => {
-      throw gitError ?? error
+      if (gitError) throw gitError
+      throw error instanceof UserError && error.exitCode === ExitCode.cluster ? lostPushError(error) : error
     })
     if (gitError) throw gitError
-    if (exitCode !== 0) {
-      throw new UserError(`${PUSH_RECEIVE} in the pod failed with exit code ${exitCode}`, {
-        hint: `The previous push in ${WORKSPACE_SRC} is unchanged; see the pod's message above.`,
-        exitCode: ExitCode.failure,
-      })
-    }
+    if (exitCode !== 0) throw pushReceiveError(exitCode, context.names.instance, tree)
     return progress.finish(report ? 'pushed' : undefined)
   } finally {
     unregister()

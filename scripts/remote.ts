@@ -7,13 +7,15 @@ import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
 import { explainLostExec, podGoneReason, requireRunningPod, userTarget } from './kube/pods.ts'
 
-/** Why exec could not even start: RBAC, a vanished pod, an unreachable API server. */
-export function explainExecOpen(error: unknown, context: CommandContext): Error {
-  const doing = `exec in pod ${context.names.pod}`
+/**
+ * Why exec (or, with `doing`/`subresource`, port-forward) could not even start: RBAC, a
+ * vanished pod, an unreachable API server.
+ */
+export function explainExecOpen(error: unknown, context: CommandContext, doing = `exec in pod ${context.names.pod}`, subresource = 'pods/exec'): Error {
   if (error instanceof UpgradeError) {
     if (error.statusCode === 403) {
       return new UserError(`forbidden: cannot ${doing} in namespace "${context.cluster.namespace}" (${error.message})`, {
-        hint: 'Ask for the RBAC right "create" on pods/exec there.',
+        hint: `Ask for the RBAC right "create" on ${subresource} there.`,
         exitCode: ExitCode.forbidden,
         cause: error,
       })
@@ -56,7 +58,7 @@ export async function runInPod(context: CommandContext, options: ExecOptions): P
     const gone = await podGoneReason(context)
     if (gone) {
       throw new UserError(`the command was killed (status ${result.exitCode}) because pod ${context.names.pod} cannot run it: ${gone}`, {
-        hint: `Run: trampoline setup --name ${context.names.instance}, then try again.`,
+        hint: `Run: trampoline setup --name ${context.names.instance}  (the store volume is kept), then try again.`,
         exitCode: ExitCode.notFound,
       })
     }

@@ -2,7 +2,7 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { explainApiError, isNotFound } from './client.ts'
+import { explainApiError, isNotFound, networkErrorCode } from './client.ts'
 import type { ExecTarget } from './exec.ts'
 
 export const USER_CONTAINER = 'user'
@@ -18,15 +18,39 @@ export async function readPod(context: CommandContext): Promise<V1Pod | undefine
   }
 }
 
+/**
+ * What the cluster said when it disrupted the pod (its DisruptionTarget condition): who
+ * took it away and why, e.g. "evicted (Eviction API: evicting)".
+ */
+export function disruptionReason(pod: V1Pod): string | undefined {
+  const condition = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True')
+  if (!condition) return undefined
+  const what = DISRUPTIONS[condition.reason ?? ''] ?? `disrupted (${condition.reason ?? 'DisruptionTarget'})`
+  return condition.message ? `${what}: ${condition.message.trim()}` : what
+}
+
+/** DisruptionTarget reasons (k8s.io/api/core/v1), in words. */
+const DISRUPTIONS: Record<string, string> = {
+  EvictionByEvictionAPI: 'evicted',
+  PreemptionByScheduler: 'preempted by a higher-priority pod',
+  DeletionByTaintManager: 'deleted because its node was tainted (not ready or unreachable)',
+  DeletionByPodGC: 'deleted by the pod garbage collector (its node is gone)',
+  TerminationByKubelet: 'stopped by the kubelet (node under resource pressure or shutting down)',
+}
+
 /** Why a pod that exists cannot take commands, or undefined when it can. */
 export function notReadyReason(pod: V1Pod): string | undefined {
   const phase = pod.status?.phase
-  if (pod.metadata?.deletionTimestamp) return 'it is being deleted'
+  const disrupted = disruptionReason(pod)
+  if (pod.metadata?.deletionTimestamp) return `it is being deleted${disrupted ? ` (${disrupted})` : ''}`
   if (phase === 'Succeeded') {
     const message = pod.status?.containerStatuses?.find((c) => c.state?.terminated?.message)?.state?.terminated?.message
     return `it has stopped${message ? ` (${message.trim()})` : ''}`
   }
-  if (phase === 'Failed') return `it failed${pod.status?.reason ? ` (${pod.status.reason})` : ''}`
+  if (phase === 'Failed') {
+    const why = disrupted ?? [pod.status?.reason, pod.status?.message?.trim()].filter(Boolean).join(': ')
+    return `it failed${why ? ` (${why})` : ''}`
+  }
   if (phase !== 'Running') return `it is ${phase ?? 'not started'}`
   const user = pod.status?.containerStatuses?.find((c) => c.name === USER_CONTAINER)
   if (!user?.ready) return 'its user container is not ready yet'
@@ -56,20 +80,68 @@ export function userTarget(context: CommandContext): ExecTarget {
   return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: USER_CONTAINER }
 }
 
-/** Why the pod can no longer run commands (deleted, being deleted, stopped), if it cannot. */
+/**
+ * The pod as a lost command finds it: gone (deleted, being deleted, stopped: the reason),
+ * ready (so the connection was what failed), or unknown because the cluster itself does
+ * not answer (the error saying so). A failed read is never taken for a deleted pod.
+ */
+export type PodAfterLoss =
+  | { state: 'ready' }
+  | { state: 'gone'; reason: string }
+  | { state: 'unreachable'; error: Error }
+
+export async function podAfterLoss(context: CommandContext): Promise<PodAfterLoss> {
+  let pod: V1Pod | undefined
+  try {
+    pod = await readPod(context)
+  } catch (error) {
+    return { state: 'unreachable', error: error as Error }
+  }
+  if (!pod) return { state: 'gone', reason: 'it was deleted' }
+  const reason = notReadyReason(pod)
+  return reason ? { state: 'gone', reason } : { state: 'ready' }
+}
+
+/** Why the pod can no longer run commands (deleted, being deleted, stopped), if we know it cannot. */
 export async function podGoneReason(context: CommandContext): Promise<string | undefined> {
-  const pod = await readPod(context).catch(() => undefined)
-  return pod ? notReadyReason(pod) : 'it was deleted'
+  const now = await podAfterLoss(context)
+  return now.state === 'gone' ? now.reason : undefined
 }
 
 /**
- * Explain an exec that ended without an exit code: usually the pod was deleted or
- * restarted under the command.
+ * The error for an exec that ended without an exit code, from what the pod looks like
+ * now: gone (exit 5, run setup), or there and ready, or unreadable because the cluster
+ * stopped answering: then it was the connection to the cluster that was lost (exit 3).
  */
-export async function explainLostExec(context: CommandContext, message: string): Promise<UserError> {
-  const now = await podGoneReason(context)
-  return new UserError(`lost the command in pod ${context.names.pod}: ${message}${now ? `; the pod ${now.replace(/^it /, '')}` : ''}`, {
-    hint: now ? `Run: trampoline setup --name ${context.names.instance}, then try again.` : 'Try again; if it keeps happening, check the cluster (trampoline status).',
-    exitCode: ExitCode.notFound,
+export function lostExecError(
+  context: { names: Pick<CommandContext['names'], 'pod' | 'instance'>; cluster: Pick<CommandContext['cluster'], 'server'> },
+  message: string,
+  now: PodAfterLoss,
+  what = 'the command',
+): UserError {
+  const { names, cluster } = context
+  if (now.state === 'gone') {
+    return new UserError(`lost ${what} in pod ${names.pod}: ${message}; the pod ${now.reason.replace(/^it /, '')}`, {
+      hint: `Run: trampoline setup --name ${names.instance}  (the store volume is kept), then try again.`,
+      exitCode: ExitCode.notFound,
+    })
+  }
+  if (now.state === 'unreachable') {
+    const code = networkErrorCode(now.error instanceof UserError ? now.error.cause : now.error)
+    const why = code ? `it does not answer now (${code})` : `reading the pod failed: ${now.error.message}`
+    return new UserError(`lost the connection to the cluster at ${cluster.server} during ${what} in pod ${names.pod} (${message}); ${why}`, {
+      hint: 'The command may or may not have finished in the pod. Check the cluster is back (trampoline status), then try again.',
+      exitCode: ExitCode.cluster,
+      cause: now.error,
+    })
+  }
+  return new UserError(`lost the connection to pod ${names.pod} through the cluster at ${cluster.server} during ${what} (${message}); the pod is still running`, {
+    hint: 'The command may or may not have finished in the pod. Try again; if it keeps happening, check what sits between you and the cluster (a proxy or load balancer cutting long connections).',
+    exitCode: ExitCode.cluster,
   })
+}
+
+/** Explain an exec that ended without an exit code (pod deleted or restarted, connection lost). */
+export async function explainLostExec(context: CommandContext, message: string): Promise<UserError> {
+  return lostExecError(context, message, await podAfterLoss(context))
 }

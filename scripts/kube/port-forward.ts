@@ -16,6 +16,26 @@ export interface PortForwardTarget {
   port: number
 }
 
+/**
+ * The tunnel's websocket closed without a normal close frame while we still used it: the
+ * API server (or something between us) went away mid-stream. Never a clean end of the
+ * stream: whatever ran over it was cut off.
+ */
+export class TunnelLostError extends Error {
+  readonly closeCode: number
+
+  constructor(closeCode: number, reason: string) {
+    super(`the connection to the cluster was cut (websocket closed with ${closeCode}${reason ? `: ${reason}` : ''})`)
+    this.name = 'TunnelLostError'
+    this.closeCode = closeCode
+  }
+}
+
+/** Close codes that end a tunnel cleanly: 1000 normal, 1005 a close frame without a code. */
+export function isCleanClose(code: number): boolean {
+  return code === 1000 || code === 1005
+}
+
 export async function openPortForward(target: PortForwardTarget): Promise<Duplex> {
   const path =
     `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods/${encodeURIComponent(target.pod)}` +
@@ -23,6 +43,7 @@ export async function openPortForward(target: PortForwardTarget): Promise<Duplex
   const seenHeader = new Set<number>()
   let socket: ChannelSocket | undefined
   let errorText = ''
+  let closing = false
   const early: Buffer[] = []
 
   const stream = new Duplex({
@@ -38,6 +59,7 @@ export async function openPortForward(target: PortForwardTarget): Promise<Duplex
       callback()
     },
     destroy(error, callback) {
+      closing = true
       socket?.close()
       callback(error)
     },
@@ -65,8 +87,12 @@ export async function openPortForward(target: PortForwardTarget): Promise<Duplex
 
   socket = await openChannelSocket(target.kc, path, PORT_FORWARD_PROTOCOLS, onFrame)
   for (const payload of early.splice(0)) deliver(payload)
-  void socket.closed.then(() => {
-    if (!stream.destroyed) stream.push(null)
+  void socket.closed.then(({ code, reason }) => {
+    if (stream.destroyed) return
+    // The server ends a tunnel with a close frame; a connection that just drops (the API
+    // server stopped, a proxy cut it) is an error, not the end of the stream.
+    if (closing || isCleanClose(code)) stream.push(null)
+    else stream.destroy(new TunnelLostError(code, reason))
   })
   return stream
 }
