@@ -10,6 +10,13 @@
 #   cluster.sh kubeconfig               print the admin kubeconfig path
 #   cluster.sh user-kubeconfig NAME [GROUP...]
 #                                       print a kubeconfig for user NAME (no rights until bound)
+#   cluster.sh apiserver-stop           stop kube-apiserver only (fault tests); the rest runs on
+#   cluster.sh apiserver-start          start it again and wait until it is ready
+#   cluster.sh small-volume NAME SIZE NAMESPACE CLAIM
+#                                       a PV of a real SIZE-limited filesystem (tmpfs) with a
+#                                       StorageClass NAME of its own, bound to that claim only;
+#                                       prints the StorageClass name (down removes it)
+#   cluster.sh small-volume-delete NAME the PV, its StorageClass and its filesystem
 #   cluster.sh restart-containerd       rewrite containerd's config and restart it only
 #
 # stdout carries only the kubeconfig path (up, kubeconfig); progress goes to stderr.
@@ -505,6 +512,90 @@ cmd_user_kubeconfig() {
   user_kubeconfig "$@"
 }
 
+# apiserver-stop / apiserver-start: the fault tests take the API server away under a
+# running command (everything else keeps running: pods, kubelet, etcd).
+cmd_apiserver_stop() {
+  need_root
+  lock
+  pid_alive kube-apiserver || { log "kube-apiserver is not running"; return 0; }
+  stop kube-apiserver
+  log "kube-apiserver stopped"
+}
+
+cmd_apiserver_start() {
+  need_root
+  lock
+  pid_alive etcd || die "the cluster is not up (etcd is not running): run cluster.sh up"
+  ensure_binaries
+  start_apiserver
+}
+
+# Small volumes: the host-path provisioner does not enforce sizes, so a volume that must
+# fill up is a tmpfs of that size. It lives under the kubelet root: that mount is shared
+# into the kubelet's and containerd's mount namespaces (cluster.sh made it rshared before
+# they started), so a tmpfs mounted there later reaches both. `down` unmounts everything
+# under the state dir, these too, and removes the kubelet root.
+SMALL_VOLUMES=$KUBELET_ROOT/small-volumes
+
+cmd_small_volume() {
+  need_root
+  [[ $# == 4 ]] || die "usage: cluster.sh small-volume NAME SIZE NAMESPACE CLAIM"
+  local name=$1 size=$2 namespace=$3 claim=$4 bytes dir
+  [[ $name =~ ^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$ ]] || die "small-volume: NAME must be a DNS label (got '$name')"
+  [[ $size =~ ^[0-9]+(Ki|Mi|Gi)$ ]] || die "small-volume: SIZE must be like 512Mi or 2Gi (got '$size')"
+  bytes=$(numfmt --from=iec-i "$size")
+  lock
+  pid_alive kubelet && apiserver_ready >/dev/null 2>&1 || die "the cluster is not up: run cluster.sh up"
+  dir=$SMALL_VOLUMES/$name
+  mkdir -p "$dir"
+  if is_mountpoint "$dir"; then
+    mount -o "remount,size=$bytes" "$dir"
+  else
+    mount -t tmpfs -o "size=$bytes,mode=0755" "trampoline-small-$name" "$dir"
+  fi
+  kc apply -f - >/dev/null <<EOF || die "small-volume: creating StorageClass and PV $name failed"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $name
+  labels: {app.kubernetes.io/managed-by: trampoline-local-cluster}
+provisioner: kubernetes.io/no-provisioner
+reclaimPolicy: Retain
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $name
+  labels: {app.kubernetes.io/managed-by: trampoline-local-cluster}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: $name
+  claimRef: {namespace: $namespace, name: $claim}
+  hostPath: {path: $dir, type: Directory}
+EOF
+  log "small volume $name: tmpfs of $size at $dir, PV and StorageClass $name for claim $namespace/$claim"
+  echo "$name"
+}
+
+cmd_small_volume_delete() {
+  need_root
+  [[ $# == 1 ]] || die "usage: cluster.sh small-volume-delete NAME"
+  local name=$1 dir
+  [[ $name =~ ^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$ ]] || die "small-volume-delete: NAME must be a DNS label (got '$name')"
+  lock
+  dir=$SMALL_VOLUMES/$name
+  if apiserver_ready >/dev/null 2>&1; then
+    kc delete pv "$name" --ignore-not-found --wait=true --timeout=60s >/dev/null || log "could not delete PV $name"
+    kc delete storageclass "$name" --ignore-not-found >/dev/null || log "could not delete StorageClass $name"
+  fi
+  if is_mountpoint "$dir"; then umount "$dir" || umount -l "$dir" || die "could not unmount $dir"; fi
+  [[ ! -d $dir ]] || rmdir "$dir"
+  log "small volume $name removed"
+}
+
 # restart-containerd: a new config.toml takes effect on a running cluster (pods keep
 # running: their shims outlive containerd). A `sleep` of ours holds the old containerd's
 # mount namespace across the restart, and the new one starts in it (see start_containerd).
@@ -539,9 +630,13 @@ main() {
   import) cmd_import "$@" ;;
   kubeconfig) cmd_kubeconfig ;;
   user-kubeconfig) cmd_user_kubeconfig "$@" ;;
+  apiserver-stop) cmd_apiserver_stop ;;
+  apiserver-start) cmd_apiserver_start ;;
+  small-volume) cmd_small_volume "$@" ;;
+  small-volume-delete) cmd_small_volume_delete "$@" ;;
   restart-containerd) cmd_restart_containerd ;;
   *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
   esac
