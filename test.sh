@@ -11,6 +11,8 @@
 # Cluster choice for e2e, in order: the cluster your kubeconfig points at (if it answers),
 # minikube (started if installed), else the local cluster from scripts/local-cluster/.
 # TRAMPOLINE_TEST_CLUSTER=kubeconfig|minikube|local forces one.
+# TRAMPOLINE_E2E_ONLY=faults runs only setup and the fault checks (test/e2e/faults.sh) of
+# the e2e, to iterate on them; the full e2e is the default.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$PWD
@@ -112,6 +114,8 @@ provide_image() {
 
 # shellcheck source=test/e2e/agent.sh
 source "$root/test/e2e/agent.sh"
+# shellcheck source=test/e2e/faults.sh
+source "$root/test/e2e/faults.sh"
 # shellcheck source=test/e2e/escape.sh
 source "$root/test/e2e/escape.sh"
 
@@ -151,6 +155,11 @@ run_e2e() {
   check "setup reports a running pod" test "$(json_field phase <<<"$out")" = Running
   out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
   check "second setup reuses the pod" test "$(json_field reused <<<"$out")" = true
+  if [[ ${TRAMPOLINE_E2E_ONLY:-} == faults ]]; then
+    fault_journey "$work" "${common[@]}"
+    cd "$root"
+    return 0
+  fi
 
   log "push-tarball"
   out=$(tramp push-tarball "${common[@]}" --json)
@@ -255,7 +264,7 @@ run_e2e() {
   check "failed build shows the builder's message" grep -q 'fails on purpose' "$work/fail.err"
 
   interrupted_push "$work" "${common[@]}"
-  pod_deleted_under_command "$work" "${common[@]}"
+  fault_journey "$work" "${common[@]}"
 
   log "idle shutdown"
   idle_shutdown "$work" "$namespace" "$instance-idle"
@@ -294,23 +303,6 @@ interrupted_push() {
   tramp push-tarball "$@" --quiet >/dev/null
   check "the next push leaves exactly one tree (the partial one removed)" \
     test "$(tramp shell "$@" -- sh -c 'ls /workspace/.trees | wc -l')" = 1
-}
-
-# The pod disappears under a running command: the command ends with a clear error.
-pod_deleted_under_command() {
-  local work=$1
-  shift
-  log "pod deleted under a running command"
-  local code=0
-  "$node_bin" "$root/bin/trampoline.js" shell "$@" -- sleep 120 >"$work/lost.out" 2>"$work/lost.err" &
-  local pid=$!
-  sleep 3
-  tramp down "$@" --quiet
-  wait "$pid" || code=$?
-  check "command in a deleted pod fails (got $code)" test "$code" -ne 0
-  check "and says what happened" grep -qi 'pod' "$work/lost.err"
-  tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null ||
-    fail "setup again after the pod was deleted"
 }
 
 # Idle shutdown after the configured time, and never during a build.
