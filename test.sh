@@ -3,7 +3,9 @@
 # the whole user journey against a real Kubernetes cluster, checking each step's result.
 #
 #   ./test.sh            everything
+#   ./test.sh lint       shellcheck over every shell script (also `nix flake check`)
 #   ./test.sh unit       typecheck + unit tests only
+#   ./test.sh install    the npm package: pack, global install, run from another directory
 #   ./test.sh container  in-pod scripts with a real nix-daemon and sshd (root)
 #   ./test.sh e2e        the end-to-end journey only
 #   ./test.sh bench      transfer benchmarks on the same cluster choice (numbers, no asserts)
@@ -97,7 +99,7 @@ kubeconfig_answers() {
 # The image the pod runs: the offline test image unless TRAMPOLINE_TEST_IMAGE names one.
 test_image=${TRAMPOLINE_TEST_IMAGE:-localhost/trampoline:test}
 # Small requests: two instances must fit on a 2-core test node at once.
-pod_options=(--image "$test_image" --pull-policy Never --cpu 250m --memory 512Mi:4Gi)
+pod_options=(--image "$test_image" --pull-policy Never --cpu 250m --memory 512Mi:4Gi --no-default-cache)
 provide_image() {
   [[ -n ${TRAMPOLINE_TEST_IMAGE:-} ]] && return
   log "building the offline test image"
@@ -118,8 +120,18 @@ source "$root/test/e2e/agent.sh"
 source "$root/test/e2e/faults.sh"
 # shellcheck source=test/e2e/escape.sh
 source "$root/test/e2e/escape.sh"
+# shellcheck source=test/e2e/cache.sh
+source "$root/test/e2e/cache.sh"
+# shellcheck source=test/e2e/rbac.sh
+source "$root/test/e2e/rbac.sh"
+# shellcheck source=test/e2e/registry.sh
+source "$root/test/e2e/registry.sh"
+# shellcheck source=test/e2e/roundtrip.sh
+source "$root/test/e2e/roundtrip.sh"
 
 run_e2e() {
+  # The laptop side's static busybox (local evaluation imports it as a builder).
+  [[ -x /bin/busybox ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static >&2
   choose_cluster
   log "end-to-end on the ${cluster_kind} cluster ($(kubectl config current-context 2>/dev/null || echo "KUBECONFIG=$KUBECONFIG"))"
   provide_image
@@ -134,15 +146,24 @@ run_e2e() {
   e2e_cleanup() {
     tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
     tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true
+    cache_stop
+    registry_cleanup
+    roundtrip_cleanup "$namespace" "$instance-rt"
     rm -rf "$work"
     release_cluster
   }
   trap 'cd "$root"; e2e_cleanup' EXIT
+  # The pods substitute from a real local binary cache (and nothing else: tests are offline).
+  if [[ $cluster_kind == local ]]; then
+    cache_serve "$work" && pod_options+=("${cache_options[@]}") || fail "starting the local binary cache"
+  fi
 
   # A project to push: the test derivations in a fresh git repository.
   local project=$work/project
   mkdir -p "$project"
   cp test/e2e/*.nix "$project/"
+  # build brings ./result links home, as nix build does: not part of the tree.
+  printf 'result*\n' >"$project/.gitignore"
   git -C "$project" init -q
   git -C "$project" -c user.email=e2e@trampoline -c user.name=e2e add -A
   git -C "$project" -c user.email=e2e@trampoline -c user.name=e2e commit -qm "e2e project"
@@ -167,7 +188,8 @@ run_e2e() {
   check "pushed file is in the pod" test "$(tramp shell "${common[@]}" -- cat /workspace/src/hello.nix)" = "$(cat hello.nix)"
 
   log "build -f hello.nix"
-  out=$(tramp build "${common[@]}" -f hello.nix --json)
+  # --remote-only: the result stays in the pod, so copy-closure --from below has work to do.
+  out=$(tramp build "${common[@]}" -f hello.nix --remote-only --json -- --argstr salt "e2e-$$-$RANDOM")
   local result
   result=$(json_field outputs.0 <<<"$out")
   check "build printed a store path" grep -q '^/nix/store/.*-hello-trampoline$' <<<"$result"
@@ -189,7 +211,7 @@ run_e2e() {
   # Uncommitted local edits reach the pod before the command; cwd maps to the pushed copy.
   mkdir -p sub
   echo "edited locally $$" >sub/note.txt
-  local sh_out sh_err
+  local sh_out
   sh_out=$(cd sub && TRAMPOLINE_NAME=$instance TRAMPOLINE_NAMESPACE=$namespace "$root/bin/trampoline-sh" -c 'cat note.txt; pwd; echo to-stderr >&2; exit 3' 2>"$work/sh.err") && code=0 || code=$?
   check "sh -c passes the exit code through (3, got $code)" test "$code" = 3
   check "sh -c ran on the uncommitted local edit" grep -qx "edited locally $$" <<<"$sh_out"
@@ -213,11 +235,22 @@ run_e2e() {
   check "system ssh refuses a host key that is not pinned" bash -c '! ssh -F "$1" "$2" true </dev/null 2>/dev/null' _ "$ssh_config" "trampoline-$instance"
   cp "$work/known_hosts.good" "$known_hosts"
   # Evaluate here, build there: the untrusted pod user still builds what the laptop sends.
+  mkdir -p "$work/busybox-dir" && cp /bin/busybox "$work/busybox-dir/busybox"
   out=$(NIX_SSHOPTS="-F $ssh_config" nix --extra-experimental-features nix-command build --no-link --json \
-    --store "ssh-ng://trampoline-$instance" --eval-store auto -f slow.nix --arg seconds 0 --argstr salt "eval-$$" 2>"$work/eval.err" |
-    json_field 0.outputs.out) || true
+    --store "ssh-ng://trampoline-$instance" --eval-store auto -f "$root/test/e2e/local-eval.nix" \
+    --arg busyboxDir "$work/busybox-dir" --argstr salt "eval-$$" 2>"$work/eval.err" | json_field 0.outputs.out) || true
   check "local evaluation, build in the pod over ssh-ng (no trust needed): $out" \
-    tramp shell "${common[@]}" -- sh -c 'test -n "$1" && nix-store --check-validity "$1"' _ "$out"
+    tramp shell "${common[@]}" -- sh -c 'test -n "$1" && grep -qx "evaluated-on-the-laptop $2" "$1"' _ "$out" "eval-$$"
+
+  log "round trip: results home, --eval local, submodules and LFS, the pod's system, the pod as a remote builder"
+  roundtrip_journey "$work" "$namespace" "$instance-rt"
+
+  if [[ $cluster_kind == local ]]; then
+    log "binary caches (a local HTTP cache signed by the test host)"
+    cache_journey "$work" "$ssh_config" "${common[@]}"
+  else
+    echo "SKIP binary cache checks: they need the local cluster's bridge to reach this host's cache"
+  fi
 
   log "copy-closure --from"
   local signing_key
@@ -257,6 +290,17 @@ run_e2e() {
   check "maintenance keeps the copied path and the pushed flake" \
     tramp shell "${common[@]}" -- nix-store --check-validity "$local_path" "$flake_source"
 
+  log "egress policy (the object; this cluster's bridge CNI does not enforce NetworkPolicy)"
+  tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --egress 192.0.2.0/24,198.51.100.7 --quiet >/dev/null 2>"$work/egress.err" ||
+    fail "setup --egress"
+  out=$(kubectl get networkpolicy "trampoline-$instance-egress" -n "$namespace" -o json 2>&1) || true
+  check "setup --egress makes the instance's NetworkPolicy (egress only, this pod only)" \
+    bash -c 'grep -q "\"Egress\"" <<<"$1" && grep -q "\"app.kubernetes.io/instance\": \"$2\"" <<<"$1"' _ "$out" "$instance"
+  check "it allows DNS, the listed destinations and the binary cache" \
+    bash -c 'for want in "\"port\": 53" 192.0.2.0/24 198.51.100.7/32 "$2"; do grep -qF -- "$want" <<<"$1" || exit 1; done' _ "$out" "${cache_host:+$cache_host/32}"
+  tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --egress all --quiet >/dev/null 2>&1 || fail "setup --egress all"
+  check "setup --egress all lifts it" bash -c '! kubectl get networkpolicy "$1" -n "$2" >/dev/null 2>&1' _ "trampoline-$instance-egress" "$namespace"
+
   log "failure paths"
   code=0
   tramp build "${common[@]}" -f fail.nix 2>"$work/fail.err" || code=$?
@@ -268,6 +312,14 @@ run_e2e() {
 
   log "idle shutdown"
   idle_shutdown "$work" "$namespace" "$instance-idle"
+
+  log "image pulls from a real registry (password, pull secret)"
+  registry_journey "$work" "${common[@]}"
+
+  if [[ $cluster_kind == local ]]; then
+    log "RBAC: container/rbac.yaml as a non-admin user, doctor"
+    rbac_journey "$work" "${pod_options[@]}"
+  fi
 
   log "clean"
   tramp clean "${common[@]}" --json >/dev/null
@@ -314,7 +366,7 @@ idle_shutdown() {
   tramp push-tarball "${args[@]}" --quiet >/dev/null || { fail "push to the idle-timeout instance"; return 0; }
   local started=$SECONDS code=0 elapsed
   # A 50 s build outlives the 20 s idle timeout: the pod must stay until it is done.
-  tramp build "${args[@]}" -f slow.nix -- --arg seconds 50 --argstr salt "$$" --quiet >/dev/null || code=$?
+  tramp build "${args[@]}" -f slow.nix --remote-only -- --arg seconds 50 --argstr salt "$$" --quiet >/dev/null || code=$?
   elapsed=$((SECONDS - started))
   check "a build longer than the idle timeout completed (exit $code, ${elapsed}s)" test "$code" = 0 -a "$elapsed" -ge 50
   local phase=""
@@ -335,6 +387,7 @@ run_bench() {
   provide_image
   trap 'cd "$root"; release_cluster' EXIT
   BENCH_IMAGE=$test_image scripts/bench/run.sh
+  BENCH_IMAGE=$test_image scripts/bench/startup.sh
 }
 
 summary() {
@@ -380,6 +433,9 @@ unit_stage() {
   [[ $code == 0 && $typecheck == 0 ]]
 }
 e2e_stage() { run_e2e; summary; }
+lint_stage() { bash test/lint.sh; }
+# The npm package as users get it: packed, installed globally, run elsewhere on this Node.
+install_stage() { bash test/install.sh; }
 
 finish() {
   echo
@@ -392,14 +448,18 @@ finish() {
 case $what in
   unit) install_node_deps; run_stage unit unit_stage; finish ;;
   container) run_stage container run_container; finish ;;
+  install) run_stage install install_stage; finish ;;
+  lint) run_stage lint lint_stage; finish ;;
   e2e) install_node_deps; run_stage e2e e2e_stage; finish ;;
   bench) install_node_deps; run_bench ;;
   all)
     install_node_deps
+    run_stage lint lint_stage
     run_stage unit unit_stage
+    run_stage install install_stage
     run_stage container run_container
     run_stage e2e e2e_stage
     finish
     ;;
-  *) echo "usage: $0 [all|unit|container|e2e|bench]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lint|unit|install|container|e2e|bench]" >&2; exit 2 ;;
 esac
