@@ -11,7 +11,6 @@
 
 cache_options=()
 cache_server_pid=
-cache_port=8179
 
 cache_serve() {
   local work=$1 node_ip
@@ -22,12 +21,15 @@ cache_serve() {
     printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$cache_dir/$c/nix-cache-info"
     nix-store --generate-binary-cache-key "trampoline-e2e-$c-1" "$work/$c.sk" "$work/$c.pk"
   done
-  # Bound to the bridge address only: reachable from the pods, from nothing outside.
-  python3 -m http.server --bind "$node_ip" --directory "$cache_dir" "$cache_port" >"$work/cache-server.log" 2>&1 &
+  # Bound to the bridge address only: reachable from the pods, from nothing outside. Port
+  # 0: the kernel picks a free one (another run may serve a cache of its own), and the
+  # server says which; only then is it ours to probe.
+  python3 -u -m http.server --bind "$node_ip" --directory "$cache_dir" 0 >"$work/cache-server.log" 2>&1 &
   cache_server_pid=$!
-  local deadline=$((SECONDS + 30))
-  until curl -fsS "http://$node_ip:$cache_port/good/nix-cache-info" >/dev/null 2>&1; do
+  local deadline=$((SECONDS + 30)) cache_port=''
+  until [[ -n $cache_port ]] && curl -fsS "http://$node_ip:$cache_port/good/nix-cache-info" >/dev/null 2>&1; do
     ((SECONDS < deadline)) && kill -0 "$cache_server_pid" 2>/dev/null || { echo "cache server did not start: $(cat "$work/cache-server.log")" >&2; return 1; }
+    [[ -n $cache_port ]] || cache_port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\) .*/\1/p' "$work/cache-server.log")
     sleep 0.2
   done
   cache_host=$node_ip
