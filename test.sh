@@ -130,6 +130,9 @@ source "$root/test/e2e/registry.sh"
 source "$root/test/e2e/roundtrip.sh"
 
 run_e2e() {
+  # This host's own Nix (the laptop side) never reaches for a binary cache or the flake
+  # registry: test traffic stays on this machine.
+  export NIX_CONFIG=$'substituters =\nflake-registry =\n'"${NIX_CONFIG:-}"
   # The laptop side's static busybox (local evaluation imports it as a builder).
   [[ -x /bin/busybox ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static >&2
   choose_cluster
@@ -278,7 +281,7 @@ run_e2e() {
     test "$(tramp shell "${common[@]}" -- sh -c 'nix-store --check-validity "$1" && cat "$1"' _ "$local_path")" = "$(cat "$payload")"
 
   log "push-flake"
-  out=$(tramp push-flake "${common[@]}" --json)
+  out=$(tramp push-flake "${common[@]}" --json) || fail "push-flake (in $PWD)"
   local flake_source
   flake_source=$(json_field path <<<"$out")
   check "flake source is in the pod's store" tramp shell "${common[@]}" -- test -e "$flake_source"

@@ -22,7 +22,7 @@
 roundtrip_journey() {
   local work=$1/roundtrip namespace=$2 name=$3
   local args=(--name "$name" -n "$namespace")
-  rt_namespace=$namespace rt_name=$name
+  rt_namespace=$namespace rt_name=$name rt_caller_dir=$PWD
   mkdir -p "$work"
   rt_busybox=$work/busybox-dir
   mkdir -p "$rt_busybox" && cp /bin/busybox "$rt_busybox/busybox"
@@ -43,7 +43,8 @@ roundtrip_journey() {
   roundtrip_arch "$work" "$namespace" "$name" "${args[@]}"
   roundtrip_builder "$work" "${args[@]}"
 
-  cd "$root"
+  # Back where the journey was: the rest of the e2e works in its own project.
+  cd "$rt_caller_dir"
   tramp clean "${args[@]}" --quiet >/dev/null 2>&1 || fail "round trip: clean $name"
 }
 
