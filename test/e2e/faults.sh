@@ -430,8 +430,8 @@ fault_evicted_build() {
   check "the build fails with exit 5 (got $fault_rc)" test "$fault_rc" = 5
   check "and says the pod was evicted" grep -q 'evicted' "$work/evict.err"
   check "and says to run setup" grep -q 'trampoline setup' "$work/evict.err"
-  out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --json 2>"$work/evict-setup.err") || true
-  check "setup brings the pod back ($(json_field phase <<<"$out"))" test "$(json_field phase <<<"$out")" = Running
+  out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --json 2>"$work/evict-setup.err") || sed 's/^/  setup: /' "$work/evict-setup.err" | tail -n 4
+  check "setup brings the pod back ($(json_field phase <<<"$out" 2>/dev/null))" test "$(json_field phase <<<"$out" 2>/dev/null)" = Running
   check "the result built before is still valid and runs" \
     test "$(tramp shell "$@" -- sh -c 'nix-store --check-validity "$1" && "$1/bin/hello"' _ "$result" 2>/dev/null)" = "Hello from trampoline"
   check "and the pushed tree is still /workspace/src" test "$(fault_src "$@")" = "$before"
