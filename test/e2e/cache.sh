@@ -37,8 +37,13 @@ cache_serve() {
   cache_options=(--substituter "$cache_url/good" --substituter "$cache_url/bad" --trusted-public-key "$(cat "$work/good.pk")")
 }
 
+# In test.sh's EXIT trap, under set -e: the server's own status (143 after the TERM) must
+# not become the test run's.
 cache_stop() {
-  [[ -n $cache_server_pid ]] && kill "$cache_server_pid" 2>/dev/null && wait "$cache_server_pid" 2>/dev/null
+  if [[ -n $cache_server_pid ]]; then
+    kill "$cache_server_pid" 2>/dev/null || true
+    wait "$cache_server_pid" 2>/dev/null || true
+  fi
   cache_server_pid=
 }
 
