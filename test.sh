@@ -147,6 +147,8 @@ run_e2e() {
   common=(--name "$instance" -n "$namespace")
   # Whatever happens, leave nothing behind in the cluster (nor the local cluster itself).
   e2e_cleanup() {
+    # Every step runs, whatever the one before it returned.
+    set +e
     tramp clean "${common[@]}" --quiet >/dev/null 2>&1 || true
     tramp clean --name "$instance-idle" -n "$namespace" --quiet >/dev/null 2>&1 || true
     cache_stop
