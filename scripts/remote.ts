@@ -15,7 +15,7 @@ export function explainExecOpen(error: unknown, context: CommandContext, doing =
   if (error instanceof UpgradeError) {
     if (error.statusCode === 403) {
       return new UserError(`forbidden: cannot ${doing} in namespace "${context.cluster.namespace}" (${error.message})`, {
-        hint: `Ask for the RBAC right "create" on ${subresource} there.`,
+        hint: `Ask for the RBAC rights "get" and "create" on ${subresource} there (container/rbac.yaml has them; trampoline doctor checks).`,
         exitCode: ExitCode.forbidden,
         cause: error,
       })
@@ -44,13 +44,33 @@ async function execOpenError(error: unknown, context: CommandContext): Promise<E
   return explainExecOpen(error, context)
 }
 
+/** Pauses between attempts to open an exec the API server answered with a 5xx. */
+const OPEN_RETRY_DELAYS_MS = [500, 1000, 2000]
+
+/**
+ * An exec the API server could not open (5xx: e.g. it cannot dial the kubelet for a
+ * moment after a restart) is tried again: nothing ran and no input was read yet, so a
+ * retry is safe. Anything else fails at once.
+ */
+export async function openWithRetry<T>(open: () => Promise<T>, delays = OPEN_RETRY_DELAYS_MS): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open()
+    } catch (error) {
+      const transient = error instanceof UpgradeError && error.statusCode >= 500
+      if (!transient || attempt >= delays.length) throw error
+      await new Promise((resolve) => setTimeout(resolve, delays[attempt]))
+    }
+  }
+}
+
 /**
  * Run in the user container; resolves to the remote exit code, throws when there is none.
  * A command killed by a signal while its pod was being deleted or stopped gets an error
  * that says so, instead of a bare 137.
  */
 export async function runInPod(context: CommandContext, options: ExecOptions): Promise<number> {
-  const result = await exec(userTarget(context), options).catch(async (error) => {
+  const result = await openWithRetry(() => exec(userTarget(context), options)).catch(async (error) => {
     throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)
