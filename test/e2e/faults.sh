@@ -139,7 +139,22 @@ fault_commit() {
 fault_src() { tramp shell "$@" -- readlink /workspace/src 2>/dev/null; }
 fault_trees() { tramp shell "$@" -- ls -A /workspace/.trees 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 
-fault_cluster() { "$root/scripts/local-cluster/cluster.sh" "$@"; }
+fault_cluster() {
+  "$root/scripts/local-cluster/cluster.sh" "$@" || return
+  # Back from an API server outage, the node may have missed its lease and been marked
+  # unreachable (tainted, its pods evicted): wait until it is Ready and untainted again,
+  # the state every later step needs.
+  [[ $1 == apiserver-start ]] || return 0
+  local deadline=$((SECONDS + 180)) ready taints
+  while ((SECONDS < deadline)); do
+    ready=$(kubectl get nodes -o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)
+    taints=$(kubectl get nodes -o jsonpath='{.items[0].spec.taints[*].key}' 2>/dev/null)
+    [[ $ready == True && $taints != *node.kubernetes.io/unreachable* && $taints != *node.kubernetes.io/not-ready* ]] && return 0
+    sleep 1
+  done
+  echo "the node did not come back Ready and untainted within 180s" >&2
+  return 1
+}
 # The local cluster's API server can be stopped and started by this run.
 fault_controls() { [[ $cluster_kind == local && $(id -u) == 0 ]]; }
 
