@@ -11,7 +11,7 @@
 #   cluster.sh user-kubeconfig NAME [GROUP...]
 #                                       print a kubeconfig for user NAME (no rights until bound)
 #   cluster.sh apiserver-stop           stop kube-apiserver only (fault tests); the rest runs on
-#   cluster.sh apiserver-start          start it again and wait until it is ready
+#   cluster.sh apiserver-start          start it again (and fresh controllers); wait until ready
 #   cluster.sh small-volume NAME SIZE NAMESPACE CLAIM
 #                                       a PV of a real SIZE-limited filesystem (tmpfs) with a
 #                                       StorageClass NAME of its own, bound to that claim only;
@@ -513,21 +513,46 @@ cmd_user_kubeconfig() {
 }
 
 # apiserver-stop / apiserver-start: the fault tests take the API server away under a
-# running command (everything else keeps running: pods, kubelet, etcd).
+# running command (everything else keeps running: pods, kubelet, etcd). The stop is short:
+# TERM, and KILL after 5 s (with exec streams open the apiserver drains for 30 s and more),
+# so the outage stays well inside the node monitor's grace period and the node is never
+# marked unreachable (which would taint it and keep new pods off it for a while).
 cmd_apiserver_stop() {
   need_root
   lock
+  local pid i
   pid_alive kube-apiserver || { log "kube-apiserver is not running"; return 0; }
-  stop kube-apiserver
+  pid=$(recorded_pid kube-apiserver)
+  log "stopping kube-apiserver (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "kube-apiserver still draining after 5s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$RUN/kube-apiserver.pid" "$RUN/kube-apiserver.match"
   log "kube-apiserver stopped"
 }
 
+# The controller-manager and the scheduler are restarted behind it: informers that lost
+# their watches can take a minute to see the kubelet's lease again, and meanwhile the node
+# controller marks the node unreachable (tainted: new pods stay Pending). Fresh ones start
+# from a current view, so the cluster after the fault is the cluster before it.
 cmd_apiserver_start() {
   need_root
   lock
   pid_alive etcd || die "the cluster is not up (etcd is not running): run cluster.sh up"
   ensure_binaries
+  UP_T0=$SECONDS
   start_apiserver
+  stop kube-controller-manager kube-scheduler
+  start_controller_manager
+  start_scheduler
+  wait_until kubelet 60 "node $NODE_NAME Ready" node_ready
 }
 
 # Small volumes: the host-path provisioner does not enforce sizes, so a volume that must
