@@ -40,6 +40,19 @@ install_node_deps() {
 
 node_bin=$root/node_modules/.bin/node
 tramp() { "$node_bin" "$root/bin/trampoline.js" "$@"; }
+# journey_arg FLAG ARGS...: the value following FLAG (or --namespace for -n) in a journey's
+# common arguments (--name X -n Y), for the e2e files that take them as "$@".
+journey_arg() {
+  local want=$1
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      "$want") echo "${2:-}"; return ;;
+      --namespace) [ "$want" = -n ] && { echo "${2:-}"; return; } ;;
+    esac
+    shift
+  done
+}
 json_field() { "$node_bin" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 
 run_container() {

@@ -8,23 +8,11 @@
 # Needs the instance running an image with Claude Code (the offline test image has it).
 # A made-up key: claude --version needs none, and the key must never show up anywhere.
 
-# agent_arg FLAG ARGS...: the value following FLAG (or its long form) in ARGS.
-agent_arg() {
-  local want=$1
-  shift
-  while [ $# -gt 0 ]; do
-    case $1 in
-      "$want") echo "${2:-}"; return ;;
-      --namespace) [ "$want" = -n ] && { echo "${2:-}"; return; } ;;
-    esac
-    shift
-  done
-}
 
 agent_journey() {
   local name namespace key out err code secret
-  name=$(agent_arg --name "$@")
-  namespace=$(agent_arg -n "$@")
+  name=$(journey_arg --name "$@")
+  namespace=$(journey_arg -n "$@")
   namespace=${namespace:-default}
   key="sk-ant-test-$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   err=$(mktemp)

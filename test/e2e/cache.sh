@@ -64,7 +64,7 @@ cache_journey() {
   local work=$1 ssh_config=$2
   shift 2
   local name alias out published code
-  name=$(agent_arg --name "$@")
+  name=$(journey_arg --name "$@")
   alias=trampoline-$name
   out=$(tramp status "$@" --json | json_field 0.substituters)
   check "status shows the pod's binary caches ($out)" grep -qF "$cache_url/good" <<<"$out"

@@ -19,8 +19,8 @@ escape_journey() {
   shift
   escape_args=("$@")
   local name namespace salt out err code
-  name=$(agent_arg --name "$@")
-  namespace=$(agent_arg -n "$@")
+  name=$(journey_arg --name "$@")
+  namespace=$(journey_arg -n "$@")
   namespace=${namespace:-default}
   salt="$$-$RANDOM"
   err=$work/escape.err

@@ -19,18 +19,6 @@
 # case from the pod's DisruptionTarget condition (DeletionByPodGC, DeletionByTaintManager)
 # the way it names an eviction (scripts/kube/pods.ts).
 
-# fault_arg FLAG ARGS...: the value following FLAG (or --namespace for -n) in ARGS.
-fault_arg() {
-  local want=$1
-  shift
-  while [ $# -gt 0 ]; do
-    case $1 in
-      "$want") echo "${2:-}"; return ;;
-      --namespace) [ "$want" = -n ] && { echo "${2:-}"; return; } ;;
-    esac
-    shift
-  done
-}
 
 fault_skip() { printf 'SKIP %s\n' "$*"; }
 
@@ -118,6 +106,32 @@ fault_held() {
   [ -n "$fault_held_pid" ] || { sed 's/^/  hold: /' "$out"; return 1; }
 }
 
+# fault_held_push WORK NAME LABEL TREE ARGS...: `push-tarball --head ARGS` in the background
+# (output in WORK/NAME.out and .err, its pid in fault_push_pid), returning once the pod's
+# receiver for TREE is held mid-transfer. Fails (a failed check, status 1) when it never is.
+fault_push_pid=""
+fault_held_push() {
+  local work=$1 name=$2 label=$3 tree=$4
+  shift 4
+  fault_hold "$work/hold-$name.out" "tar -x -R -v -f - -C /workspace/.trees/$tree.partial *" "$@" ||
+    { fail "watch the pod for the push ($label)"; return 1; }
+  "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  fault_push_pid=$!
+  if ! fault_held "$work/hold-$name.out" 120; then
+    fail "the push reached the pod and was held mid-transfer ($label)"
+    kill -KILL "$fault_push_pid" 2>/dev/null || true
+    return 1
+  fi
+}
+
+# fault_src_is TREE MARKER ARGS...: /workspace/src is TREE, whole (the marker line and the
+# big file fault_commit writes).
+fault_src_is() {
+  local tree=$1 marker=$2
+  shift 2
+  tramp shell "$@" -- sh -c 'test "$(readlink /workspace/src)" = "/workspace/.trees/$1" && grep -q "^$2 " /workspace/src/fault-marker.txt && test "$(wc -c </workspace/src/fault-big.bin)" = 64000000' _ "$tree" "$marker"
+}
+
 # fault_release PID ARGS...: continue a held process (gone already is fine).
 fault_release() {
   local pid=$1
@@ -165,8 +179,8 @@ fault_journey() {
   local work=$1
   shift
   local name namespace start
-  name=$(fault_arg --name "$@")
-  namespace=$(fault_arg -n "$@")
+  name=$(journey_arg --name "$@")
+  namespace=$(journey_arg -n "$@")
   namespace=${namespace:-default}
   start=$(git rev-parse HEAD)
 
@@ -202,15 +216,8 @@ fault_killed_push() {
   shift
   log "faults: the CLI killed (SIGKILL) mid-push"
   tree=$(fault_commit "killed push")
-  fault_hold "$work/hold-killed.out" "tar -x -R -v -f - -C /workspace/.trees/$tree.partial *" "$@" ||
-    { fail "watch the pod for the push (killed push)"; return 0; }
-  "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" >"$work/killed.out" 2>&1 &
-  pid=$!
-  if ! fault_held "$work/hold-killed.out" 120; then
-    fail "the push reached the pod and was held mid-transfer (killed push)"
-    kill -KILL "$pid" 2>/dev/null || true
-    return 0
-  fi
+  fault_held_push "$work" killed "killed push" "$tree" "$@" || return 0
+  pid=$fault_push_pid
   check "the push is mid-transfer: $tree.partial exists in the pod" tramp shell "$@" -- test -d "/workspace/.trees/$tree.partial"
   check "the push is still running when killed" kill -0 "$pid"
   kill -KILL "$pid" 2>/dev/null || true
@@ -222,8 +229,7 @@ fault_killed_push() {
   out=$(tramp push-tarball --head "$@" --json 2>"$work/after-killed.err") || code=$?
   check "the next push works (exit $code)" test "$code" = 0 -a "$(json_field tree <<<"$out")" = "$tree"
   check "and /workspace/.trees has exactly one entry, the pushed one ($(fault_trees "$@"))" test "$(fault_trees "$@")" = "$tree"
-  check "and /workspace/src is that tree, complete" \
-    tramp shell "$@" -- sh -c 'test "$(readlink /workspace/src)" = "/workspace/.trees/$1" && grep -q "^killed push " /workspace/src/fault-marker.txt && test "$(wc -c </workspace/src/fault-big.bin)" = 64000000' _ "$tree"
+  check "and /workspace/src is that tree, complete" fault_src_is "$tree" "killed push" "$@"
   check "no receiver left in the pod" fault_pod gone "*push-receive.sh $tree*" 60 "$@"
 }
 
@@ -237,15 +243,8 @@ fault_concurrent_pushes() {
   rm -rf "$clone"
   git clone -q "$PWD" "$clone"
   tree_b=$(cd "$clone" && fault_commit "push B")
-  fault_hold "$work/hold-a.out" "tar -x -R -v -f - -C /workspace/.trees/$tree_a.partial *" "$@" ||
-    { fail "watch the pod for push A"; return 0; }
-  "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" --quiet >"$work/push-a.out" 2>"$work/push-a.err" &
-  pid_a=$!
-  if ! fault_held "$work/hold-a.out" 120; then
-    fail "push A reached the pod and was held mid-transfer"
-    kill -KILL "$pid_a" 2>/dev/null || true
-    return 0
-  fi
+  fault_held_push "$work" push-a "push A" "$tree_a" "$@" --quiet || return 0
+  pid_a=$fault_push_pid
   (cd "$clone" && exec "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" --quiet) >"$work/push-b.out" 2>"$work/push-b.err" &
   pid_b=$!
   check "the second push waits for the first, and says so" fault_poll 60 grep -q 'waiting for another push' "$work/push-b.err"
@@ -258,8 +257,7 @@ fault_concurrent_pushes() {
   code_b=$fault_rc
   check "both pushes succeed (exit $code_a and $code_b)" test "$code_a" = 0 -a "$code_b" = 0
   check "the first push reported its tree" test "$(cat "$work/push-a.out")" = "$tree_a"
-  check "the second push, which went last, is /workspace/src, complete" \
-    tramp shell "$@" -- sh -c 'test "$(readlink /workspace/src)" = "/workspace/.trees/$1" && grep -q "^push B " /workspace/src/fault-marker.txt && test "$(wc -c </workspace/src/fault-big.bin)" = 64000000' _ "$tree_b"
+  check "the second push, which went last, is /workspace/src, complete" fault_src_is "$tree_b" "push B" "$@"
   check "and the only tree left ($(fault_trees "$@"))" test "$(fault_trees "$@")" = "$tree_b"
   rm -rf "$clone"
 }
@@ -272,15 +270,8 @@ fault_apiserver_push() {
   log "faults: kube-apiserver stopped and restarted during a push"
   before=$(fault_src "$@")
   tree=$(fault_commit "apiserver push")
-  fault_hold "$work/hold-api.out" "tar -x -R -v -f - -C /workspace/.trees/$tree.partial *" "$@" ||
-    { fail "watch the pod for the push (apiserver)"; return 0; }
-  "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" >"$work/api-push.out" 2>"$work/api-push.err" &
-  pid=$!
-  if ! fault_held "$work/hold-api.out" 120; then
-    fail "the push reached the pod and was held mid-transfer (apiserver)"
-    kill -KILL "$pid" 2>/dev/null || true
-    return 0
-  fi
+  fault_held_push "$work" api-push apiserver "$tree" "$@" || return 0
+  pid=$fault_push_pid
   check "the push is mid-transfer: $tree.partial exists in the pod" tramp shell "$@" -- test -d "/workspace/.trees/$tree.partial"
   fault_cluster apiserver-stop || fail "cluster.sh apiserver-stop"
   fault_wait_pid "$pid" 90

@@ -44,18 +44,6 @@ registry_last_layer() {
   "$node_bin" -e 'const fs=require("fs"),d=process.argv[1],b=(x)=>JSON.parse(fs.readFileSync(d+"/blobs/"+x.replace(":","/")));const m=b(JSON.parse(fs.readFileSync(d+"/index.json")).manifests[0].digest);console.log(m.layers[m.layers.length-1].digest)' "$1"
 }
 
-# registry_arg FLAG ARGS...: the value following FLAG (or --namespace for -n) in ARGS.
-registry_arg() {
-  local want=$1
-  shift
-  while [ $# -gt 0 ]; do
-    case $1 in
-      "$want") echo "${2:-}"; return ;;
-      --namespace) [ "$want" = -n ] && { echo "${2:-}"; return; } ;;
-    esac
-    shift
-  done
-}
 
 # registry_auth_file FILE USER: a docker config.json (auths.<host>.auth = base64 user:pass)
 # for the password read from stdin; mode 0600.
@@ -213,8 +201,8 @@ registry_journey() {
     registry_skip "registry pulls: they need the local cluster (its containerd reads the harness's hosts.toml)"
     return 0
   fi
-  instance=$(registry_arg --name "$@")
-  namespace=$(registry_arg -n "$@")
+  instance=$(journey_arg --name "$@")
+  namespace=$(journey_arg -n "$@")
   namespace=${namespace:-default}
   registry_namespace=$namespace
   eval "$(source "$root/scripts/local-cluster/lib/common.sh" && source "$root/scripts/local-cluster/lib/configs.sh" &&
