@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs'
 import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
-import { explainApiError, isNotFound } from './kube/client.ts'
+import { explainApiError } from './kube/client.ts'
+import { readOptionalSecret } from './kube/objects.ts'
 import { buildNetrcSecret, looksLikeNetrc, NETRC_FIELD } from './manifests/netrc-secret.ts'
 
 export function readNetrcFile(path: string): string {
@@ -26,17 +27,19 @@ export function readNetrcFile(path: string): string {
 export async function syncNetrc(context: Pick<CommandContext, 'cluster' | 'names' | 'labels'>, netrc: string): Promise<'created' | 'updated' | 'unchanged'> {
   const { cluster, names, labels } = context
   const body = buildNetrcSecret({ names, labels, netrc })
-  try {
-    const existing = await cluster.core.readNamespacedSecret({ name: names.netrcSecret, namespace: cluster.namespace })
+  const existing = await readOptionalSecret(cluster, names.netrcSecret)
+  if (existing) {
     if (existing.data?.[NETRC_FIELD] === body.data?.[NETRC_FIELD]) return 'unchanged'
-    await cluster.core.replaceNamespacedSecret({
-      name: names.netrcSecret,
-      namespace: cluster.namespace,
-      body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } },
-    })
-    return 'updated'
-  } catch (error) {
-    if (!isNotFound(error)) throw explainApiError(error, cluster, `write secret ${names.netrcSecret}`)
+    try {
+      await cluster.core.replaceNamespacedSecret({
+        name: names.netrcSecret,
+        namespace: cluster.namespace,
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } },
+      })
+      return 'updated'
+    } catch (error) {
+      throw explainApiError(error, cluster, `update secret ${names.netrcSecret}`)
+    }
   }
   try {
     await cluster.core.createNamespacedSecret({ namespace: cluster.namespace, body })

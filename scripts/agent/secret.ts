@@ -3,7 +3,8 @@
 import { PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
+import { explainApiError, isConflict } from '../kube/client.ts'
+import { readOptionalSecret } from '../kube/objects.ts'
 import { agentKeyAction, agentKeyPatch, buildAgentSecret } from '../manifests/agent-secret.ts'
 import { API_KEY_ENV, keyFingerprint } from './key.ts'
 
@@ -16,13 +17,8 @@ export interface AgentKeyState {
 
 type SecretTarget = Pick<CommandContext, 'cluster' | 'names' | 'labels'>
 
-async function readAgentSecret({ cluster, names }: SecretTarget): Promise<V1Secret | undefined> {
-  try {
-    return await cluster.core.readNamespacedSecret({ name: names.agentSecret, namespace: cluster.namespace })
-  } catch (error) {
-    if (isNotFound(error)) return undefined
-    throw explainApiError(error, cluster, `read secret ${names.agentSecret}`)
-  }
+function readAgentSecret({ cluster, names }: SecretTarget): Promise<V1Secret | undefined> {
+  return readOptionalSecret(cluster, names.agentSecret)
 }
 
 async function patchKey({ cluster, names, labels }: SecretTarget, key: string): Promise<void> {

@@ -1,6 +1,6 @@
 // Every kind of object trampoline labels, behind one list/delete interface, so that
 // status, clean and gc treat pods, ConfigMaps, Secrets, PVCs and NetworkPolicies alike.
-import type { V1ObjectMeta } from '@kubernetes/client-node'
+import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node'
 import type { Cluster } from './client.ts'
 import { explainApiError, isNotFound } from './client.ts'
 import { INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
@@ -19,6 +19,16 @@ export interface LabelledObject {
   annotations: Record<string, string>
   /** Pods only: status.phase. */
   phase?: string
+}
+
+/** A Secret of the instance, or undefined when it does not exist (yet); other failures explained. */
+export async function readOptionalSecret(cluster: Cluster, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await cluster.core.readNamespacedSecret({ name, namespace: cluster.namespace })
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw explainApiError(error, cluster, `read secret ${name}`)
+  }
 }
 
 export function summarise(kind: Kind, metadata: V1ObjectMeta | undefined, namespace: string, phase?: string): LabelledObject {

@@ -5,7 +5,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import type { V1Secret } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
+import { explainApiError, isConflict } from '../kube/client.ts'
+import { readOptionalSecret } from '../kube/objects.ts'
 import { buildSigningSecret, nixKeyPair, signingKeyName, storedPublicKey, type NixKeyPair } from '../manifests/signing-secret.ts'
 
 type SecretTarget = Pick<CommandContext, 'cluster' | 'names' | 'labels'>
@@ -17,13 +18,8 @@ export function generateNixKeyPair(name: string): NixKeyPair {
   return nixKeyPair(name, raw(jwk.d), raw(publicKey.export({ format: 'jwk' }).x))
 }
 
-async function readSigningSecret({ cluster, names }: SecretTarget): Promise<V1Secret | undefined> {
-  try {
-    return await cluster.core.readNamespacedSecret({ name: names.signingSecret, namespace: cluster.namespace })
-  } catch (error) {
-    if (isNotFound(error)) return undefined
-    throw explainApiError(error, cluster, `read secret ${names.signingSecret}`)
-  }
+function readSigningSecret({ cluster, names }: SecretTarget): Promise<V1Secret | undefined> {
+  return readOptionalSecret(cluster, names.signingSecret)
 }
 
 /** The instance's public signing key, or undefined when it has none yet (a pod from before keys). */

@@ -5,7 +5,8 @@
 import ssh2 from 'ssh2'
 import type { V1Secret } from '@kubernetes/client-node'
 import type { Cluster } from '../kube/client.ts'
-import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
+import { explainApiError, isConflict } from '../kube/client.ts'
+import { readOptionalSecret } from '../kube/objects.ts'
 import type { InstanceNames } from '../instance.ts'
 import type { InstanceState } from '../state.ts'
 import { buildSshSecret, decodeSecretData, SSH_SECRET_KEYS } from '../manifests/secret.ts'
@@ -174,14 +175,8 @@ function localUserKey(target: SshKeyTarget, changes: string[]): KeyPair {
   return pair
 }
 
-async function readSecret(target: SshKeyTarget): Promise<V1Secret | undefined> {
-  const { cluster, names } = target
-  try {
-    return await cluster.core.readNamespacedSecret({ name: names.sshSecret, namespace: cluster.namespace })
-  } catch (error) {
-    if (isNotFound(error)) return undefined
-    throw explainApiError(error, cluster, `read secret ${names.sshSecret}`)
-  }
+function readSecret({ cluster, names }: SshKeyTarget): Promise<V1Secret | undefined> {
+  return readOptionalSecret(cluster, names.sshSecret)
 }
 
 /**
