@@ -4,29 +4,18 @@
 // anyway. Nothing here takes code from the pod: paths travel as arguments or on stdin.
 import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
-import { exec, execCapture, type ExecOptions, type ExecTarget } from './kube/exec.ts'
-import { DAEMON_CONTAINER, explainLostExec } from './kube/pods.ts'
-import { explainExecOpen } from './remote.ts'
+import type { ExecOptions } from './kube/exec.ts'
+import { DAEMON_CONTAINER } from './kube/pods.ts'
+import { captureInPod, runInPod } from './remote.ts'
 import { POD_SIGNING_KEY_FILE } from './manifests/signing-secret.ts'
 
-export function daemonTarget(context: CommandContext): ExecTarget {
-  return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: DAEMON_CONTAINER }
-}
-
-/** Run in the nix-daemon container; resolves to the exit code. */
-export async function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
-  const result = await exec(daemonTarget(context), options).catch((error) => {
-    throw explainExecOpen(error, context)
-  })
-  if (result.message) throw await explainLostExec(context, result.message)
-  return result.exitCode
+/** Run in the nix-daemon container; resolves to the exit code (remote.ts explains failures). */
+export function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
+  return runInPod(context, options, DAEMON_CONTAINER)
 }
 
 async function captureInDaemon(context: CommandContext, command: string[], input?: string): Promise<string> {
-  const result = await execCapture(daemonTarget(context), command, input).catch((error) => {
-    throw explainExecOpen(error, context)
-  })
-  if (result.message) throw await explainLostExec(context, result.message)
+  const result = await captureInPod(context, command, { container: DAEMON_CONTAINER, input })
   if (result.exitCode !== 0) {
     throw new UserError(`${command[0]} in the nix-daemon container failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-500)}`, {
       exitCode: ExitCode.failure,

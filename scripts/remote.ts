@@ -5,7 +5,7 @@ import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
-import { explainLostExec, podGoneReason, requireRunningPod, userTarget } from './kube/pods.ts'
+import { USER_CONTAINER, containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './kube/pods.ts'
 
 /**
  * Why exec (or, with `doing`/`subresource`, port-forward) could not even start: RBAC, a
@@ -65,12 +65,12 @@ export async function openWithRetry<T>(open: () => Promise<T>, delays = OPEN_RET
 }
 
 /**
- * Run in the user container; resolves to the remote exit code, throws when there is none.
- * A command killed by a signal while its pod was being deleted or stopped gets an error
- * that says so, instead of a bare 137.
+ * Run in the user container (or another of the pod's); resolves to the remote exit code,
+ * throws when there is none. A command killed by a signal while its pod was being deleted
+ * or stopped gets an error that says so, instead of a bare 137.
  */
-export async function runInPod(context: CommandContext, options: ExecOptions): Promise<number> {
-  const result = await openWithRetry(() => exec(userTarget(context), options)).catch(async (error) => {
+export async function runInPod(context: CommandContext, options: ExecOptions, container: PodContainer = USER_CONTAINER): Promise<number> {
+  const result = await openWithRetry(() => exec(containerTarget(context, container), options)).catch(async (error) => {
     throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)
@@ -87,9 +87,14 @@ export async function runInPod(context: CommandContext, options: ExecOptions): P
 }
 
 
-/** A short command with small output, e.g. a probe. */
-export async function captureInPod(context: CommandContext, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const result = await execCapture(userTarget(context), command).catch(async (error) => {
+/** A short command with small output (and input), e.g. a probe. */
+export async function captureInPod(
+  context: CommandContext,
+  command: string[],
+  options: { container?: PodContainer; input?: string } = {},
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const target = containerTarget(context, options.container ?? USER_CONTAINER)
+  const result = await openWithRetry(() => execCapture(target, command, options.input)).catch(async (error) => {
     throw await execOpenError(error, context)
   })
   if (result.message) throw await explainLostExec(context, result.message)

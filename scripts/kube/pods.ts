@@ -76,8 +76,15 @@ export async function requireRunningPod(context: CommandContext): Promise<V1Pod>
   return pod
 }
 
+/** The container a command runs in: the user's, or nix-daemon's for what needs Nix's trust. */
+export type PodContainer = typeof USER_CONTAINER | typeof DAEMON_CONTAINER
+
+export function containerTarget(context: CommandContext, container: PodContainer): ExecTarget {
+  return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container }
+}
+
 export function userTarget(context: CommandContext): ExecTarget {
-  return { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: USER_CONTAINER }
+  return containerTarget(context, USER_CONTAINER)
 }
 
 /**
