@@ -13,13 +13,20 @@
 # Cluster choice for e2e, in order: the cluster your kubeconfig points at (if it answers),
 # minikube (started if installed), else the local cluster from scripts/local-cluster/.
 # TRAMPOLINE_TEST_CLUSTER=kubeconfig|minikube|local forces one.
-# TRAMPOLINE_E2E_ONLY=faults runs only setup and the fault checks (test/e2e/faults.sh) of
-# the e2e, to iterate on them; the full e2e is the default.
+# TRAMPOLINE_E2E_ONLY=faults,workspace runs only setup and those journeys (fault_journey,
+# workspace_journey: test/e2e/*.sh), to iterate on them; the full e2e is the default.
+# Runs that use a cluster (e2e, bench, all) queue on one lock (/tmp/trampoline-e2e.lock):
+# two journeys on one small cluster would starve or clean up each other.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$PWD
 
 what=${1:-all}
+if [[ $what == @(e2e|bench|all) && -z ${TRAMPOLINE_E2E_LOCKED:-} ]] && command -v flock >/dev/null; then
+  # flock -o: the lock is held by flock itself, never by a leftover background process.
+  flock -n /tmp/trampoline-e2e.lock true 2>/dev/null || echo "==> waiting for another run's cluster lock (/tmp/trampoline-e2e.lock)" >&2
+  exec flock -o /tmp/trampoline-e2e.lock env TRAMPOLINE_E2E_LOCKED=1 "$root/test.sh" "$@"
+fi
 failures=0
 passes=0
 
@@ -34,8 +41,12 @@ check() {
 }
 
 install_node_deps() {
+  # Already installed from this very lockfile: npm ci would only delete and rewrite
+  # node_modules under whatever else is running from it.
+  if cmp -s package-lock.json node_modules/.trampoline-installed-lock 2>/dev/null; then return 0; fi
   log "installing npm dependencies (pinned Node comes with them)"
   npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.trampoline-installed-lock
 }
 
 node_bin=$root/node_modules/.bin/node
@@ -141,6 +152,14 @@ source "$root/test/e2e/rbac.sh"
 source "$root/test/e2e/registry.sh"
 # shellcheck source=test/e2e/roundtrip.sh
 source "$root/test/e2e/roundtrip.sh"
+# shellcheck source=test/e2e/workspace.sh
+source "$root/test/e2e/workspace.sh"
+# shellcheck source=test/e2e/sessions.sh
+source "$root/test/e2e/sessions.sh"
+# shellcheck source=test/e2e/mux.sh
+source "$root/test/e2e/mux.sh"
+# shellcheck source=test/e2e/farm.sh
+source "$root/test/e2e/farm.sh"
 
 run_e2e() {
   # This host's own Nix (the laptop side) never reaches for a binary cache or the flake
@@ -194,8 +213,17 @@ run_e2e() {
   check "setup reports a running pod" test "$(json_field phase <<<"$out")" = Running
   out=$(tramp setup "${common[@]}" "${pod_options[@]}" --idle-timeout 0 --json)
   check "second setup reuses the pod" test "$(json_field reused <<<"$out")" = true
-  if [[ ${TRAMPOLINE_E2E_ONLY:-} == faults ]]; then
-    fault_journey "$work" "${common[@]}"
+  if [[ -n ${TRAMPOLINE_E2E_ONLY:-} ]]; then
+    local journey
+    for journey in ${TRAMPOLINE_E2E_ONLY//,/ }; do
+      [[ $journey == faults ]] && journey=fault
+      log "journey: $journey"
+      if declare -F "${journey}_journey" >/dev/null; then
+        "${journey}_journey" "$work" "${common[@]}"
+      else
+        fail "no journey named $journey (test/e2e/*.sh define <name>_journey)"
+      fi
+    done
     cd "$root"
     return 0
   fi
@@ -224,6 +252,8 @@ run_e2e() {
 
   log "claude (agent sessions)"
   agent_journey "${common[@]}"
+  log "detachable agent sessions"
+  sessions_journey "$work" "${common[@]}"
 
   log "sh -c (a local agent's shell, run in the pod)"
   # Uncommitted local edits reach the pod before the command; cwd maps to the pushed copy.
@@ -238,6 +268,12 @@ run_e2e() {
   sh_out=$(TRAMPOLINE_NAME=$instance TRAMPOLINE_NAMESPACE=$namespace "$root/bin/trampoline-sh" -c 'printf "%s|" "$0" "$@"' name 'a b' c)
   check "sh -c passes \$0 and arguments like sh ($sh_out)" test "$sh_out" = 'name|a b|c|'
   rm -rf sub
+
+  log "workspace: incremental push, pod edits, diff and pull, git in the pod"
+  workspace_journey "$work" "${common[@]}"
+
+  log "connection reuse (the local per-instance helper)"
+  mux_journey "$work" "${common[@]}"
 
   log "ssh"
   check "ssh (built-in client) runs a command" test "$(tramp ssh "${common[@]}" -- echo via-ssh2)" = via-ssh2
@@ -328,6 +364,9 @@ run_e2e() {
   interrupted_push "$work" "${common[@]}"
   fault_journey "$work" "${common[@]}"
 
+  log "build farm (worker pods as remote builders)"
+  farm_journey "$work" "${common[@]}"
+
   log "idle shutdown"
   idle_shutdown "$work" "$namespace" "$instance-idle"
 
@@ -406,6 +445,10 @@ run_bench() {
   trap 'cd "$root"; release_cluster' EXIT
   BENCH_IMAGE=$test_image scripts/bench/run.sh
   BENCH_IMAGE=$test_image scripts/bench/startup.sh
+  local extra
+  for extra in scripts/bench/workspace.sh scripts/bench/farm.sh; do
+    [[ ! -x $extra ]] || BENCH_IMAGE=$test_image "$extra"
+  done
 }
 
 summary() {
