@@ -21,8 +21,15 @@ for stage in container e2e; do
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     echo "$stage run $run under load: ${line:-no summary} (exit $code)"
     grep -E '^FAIL' "$log" | sed 's/^/  /'
-    if [ "$code" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-    rm -f "$log"
+    if [ "$code" = 0 ]; then
+      passed=$((passed + 1))
+      rm -f "$log"
+    else
+      failed=$((failed + 1))
+      # The whole output of a failed run, for finding out why.
+      kept=${TMPDIR:-/tmp}/under-load-$stage-$run.log
+      mv "$log" "$kept" && echo "  (full output: $kept)"
+    fi
   done
 done
 echo "$passed passed, $failed failed"
