@@ -1,13 +1,37 @@
 // Loading a kubeconfig and turning client-node failures into errors a person can act on.
 import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
-import { ApiException, CoreV1Api, KubeConfig, NetworkingV1Api, type Cluster as KcCluster, type Context as KcContext, type User as KcUser } from '@kubernetes/client-node'
-// Neither is exported from the package index; both are part of client-node 2.0.1's dist
-// (no "exports" map), and the exec tests in client.test.ts fail if that ever changes.
+import type { ApiException, CoreV1Api, KubeConfig, NetworkingV1Api, Cluster as KcCluster, Context as KcContext, User as KcUser } from '@kubernetes/client-node'
+// Not exported from the package index; part of client-node 2.0.1's dist (no "exports"
+// map), and the exec tests in client.test.ts fail if that ever changes.
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js'
-import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js'
 import { ExitCode, UserError } from '../errors.ts'
 import { kubeconfigSources, readKubeconfigs, selectContext, type MergedKubeconfig, type RawCluster, type RawUser, type Selection } from './kubeconfig.ts'
+
+type ClientNode = typeof import('./client-node.ts')
+
+let clientNodeModule: ClientNode | undefined
+
+/**
+ * @kubernetes/client-node (the parts client.ts uses), loaded on first use. Loading it
+ * costs ~0.15 s of CPU (its generated API classes pull in all ~900 models), which a
+ * command that only reads the kubeconfig and talks to the local mux helper (scripts/mux/)
+ * never pays. `require` is esbuild's in the bundle (which then evaluates the bundled
+ * modules only here) and Node's require(esm) when running the TypeScript sources.
+ */
+export function clientNode(): ClientNode {
+  if (!clientNodeModule) {
+    clientNodeModule = (typeof require === 'function' ? require('./client-node.ts') : createRequire(import.meta.url)('./client-node.ts')) as ClientNode
+  }
+  return clientNodeModule
+}
+
+/** An ApiException from client-node, without loading client-node to find out that it is not. */
+function isApiException(error: unknown): error is ApiException<unknown> {
+  if (!clientNodeModule && (error as { constructor?: { name?: string } } | null)?.constructor?.name !== 'ApiException') return false
+  return error instanceof clientNode().ApiException
+}
 
 export interface ClusterOptions {
   kubeconfig?: string
@@ -16,12 +40,15 @@ export interface ClusterOptions {
 }
 
 export interface Cluster {
-  kc: KubeConfig
-  core: CoreV1Api
-  networking: NetworkingV1Api
+  /** client-node's objects: each loads client-node when first read. */
+  readonly kc: KubeConfig
+  readonly core: CoreV1Api
+  readonly networking: NetworkingV1Api
   namespace: string
   context: string
   server: string
+  /** The kubeconfig entries in use (undefined in a pod's service account): the mux helper's key. */
+  selection?: Selection
 }
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
@@ -91,7 +118,7 @@ export function execPluginError(error: unknown, exec: ExecConfig, userName: stri
 }
 
 class ExecPluginAuth implements Authenticator {
-  private readonly inner = new ExecAuth()
+  private readonly inner = new (clientNode().ExecAuth)()
 
   isAuthProvider(user: KcUser): boolean {
     return user?.authProvider?.name === EXEC_PROVIDER
@@ -111,40 +138,47 @@ class ExecPluginAuth implements Authenticator {
  * A KubeConfig whose credential failures (a certificate file that went away, an
  * auth-provider that throws) are UserErrors naming the context, not internal errors.
  */
-class ExplainingKubeConfig extends KubeConfig {
-  override async applySecurityAuthentication(context: Parameters<KubeConfig['applySecurityAuthentication']>[0]): Promise<void> {
-    try {
-      await super.applySecurityAuthentication(context)
-    } catch (error) {
-      throw this.credentialError(error)
-    }
-  }
+let explainingKubeConfig: (new () => KubeConfig) | undefined
 
-  override async applyToHTTPSOptions(opts: Parameters<KubeConfig['applyToHTTPSOptions']>[0]): Promise<void> {
-    try {
-      await super.applyToHTTPSOptions(opts)
-    } catch (error) {
-      throw this.credentialError(error)
+function explainingKubeConfigClass(): new () => KubeConfig {
+  if (explainingKubeConfig) return explainingKubeConfig
+  const { KubeConfig } = clientNode()
+  class ExplainingKubeConfig extends KubeConfig {
+    override async applySecurityAuthentication(context: Parameters<InstanceType<ClientNode['KubeConfig']>['applySecurityAuthentication']>[0]): Promise<void> {
+      try {
+        await super.applySecurityAuthentication(context)
+      } catch (error) {
+        throw this.credentialError(error)
+      }
     }
-  }
 
-  private credentialError(error: unknown): Error {
-    if (error instanceof UserError) return error
-    const e = error as NodeJS.ErrnoException
-    const context = this.getCurrentContext()
-    if (typeof e?.path === 'string' && e.syscall === 'open') {
-      return new UserError(`cannot read ${e.path}, named by context "${context}" of the kubeconfig (${e.code})`, {
-        hint: 'Fix the path in the kubeconfig, or get a fresh kubeconfig from your cluster\'s provider.',
+    override async applyToHTTPSOptions(opts: Parameters<InstanceType<ClientNode['KubeConfig']>['applyToHTTPSOptions']>[0]): Promise<void> {
+      try {
+        await super.applyToHTTPSOptions(opts)
+      } catch (error) {
+        throw this.credentialError(error)
+      }
+    }
+
+    private credentialError(error: unknown): Error {
+      if (error instanceof UserError) return error
+      const e = error as NodeJS.ErrnoException
+      const context = this.getCurrentContext()
+      if (typeof e?.path === 'string' && e.syscall === 'open') {
+        return new UserError(`cannot read ${e.path}, named by context "${context}" of the kubeconfig (${e.code})`, {
+          hint: 'Fix the path in the kubeconfig, or get a fresh kubeconfig from your cluster\'s provider.',
+          exitCode: ExitCode.cluster,
+          cause: error,
+        })
+      }
+      return new UserError(`cannot use the credentials of context "${context}": ${e?.message ?? String(error)}`, {
+        hint: 'Check the user entry of that context in the kubeconfig (kubectl config view --minify).',
         exitCode: ExitCode.cluster,
         cause: error,
       })
     }
-    return new UserError(`cannot use the credentials of context "${context}": ${e?.message ?? String(error)}`, {
-      hint: 'Check the user entry of that context in the kubeconfig (kubectl config view --minify).',
-      exitCode: ExitCode.cluster,
-      cause: error,
-    })
   }
+  return (explainingKubeConfig = ExplainingKubeConfig)
 }
 
 function clientNodeCluster(name: string, raw: RawCluster): KcCluster {
@@ -237,7 +271,7 @@ export function clientNodeOptions(merged: MergedKubeconfig, selection: Selection
 }
 
 function newKubeConfig(): KubeConfig {
-  const kc = new ExplainingKubeConfig()
+  const kc = new (explainingKubeConfigClass())()
   kc.addAuthenticator(new ExecPluginAuth())
   return kc
 }
@@ -248,41 +282,75 @@ function newKubeConfig(): KubeConfig {
  */
 export function loadKubeConfig(options: ClusterOptions, env: NodeJS.ProcessEnv = process.env, home = homedir()): KubeConfig {
   const merged = readKubeconfigs(kubeconfigSources(options.kubeconfig, env, home))
-  const kc = newKubeConfig()
-  if (!merged) {
-    if (existsSync(IN_CLUSTER_TOKEN) && !options.context) {
-      kc.loadFromCluster()
-      return kc
-    }
-    // client-node's loadFromDefault would silently target http://localhost:8080, which
-    // then looks like an unreachable cluster. Say what is really wrong instead.
-    throw new UserError('no kubeconfig found (no $KUBECONFIG, no ~/.kube/config)', {
-      hint: 'Point --kubeconfig or $KUBECONFIG at your cluster\'s kubeconfig, or start a local one (minikube start).',
-      exitCode: ExitCode.cluster,
-    })
+  if (!merged) return inClusterKubeConfig(options)
+  return kubeConfigFrom(merged, selectContext(merged, options.context))
+}
+
+function inClusterKubeConfig(options: ClusterOptions): KubeConfig {
+  if (existsSync(IN_CLUSTER_TOKEN) && !options.context) {
+    const kc = newKubeConfig()
+    kc.loadFromCluster()
+    return kc
   }
-  kc.loadFromOptions(clientNodeOptions(merged, selectContext(merged, options.context)))
+  // client-node's loadFromDefault would silently target http://localhost:8080, which
+  // then looks like an unreachable cluster. Say what is really wrong instead.
+  throw new UserError('no kubeconfig found (no $KUBECONFIG, no ~/.kube/config)', {
+    hint: 'Point --kubeconfig or $KUBECONFIG at your cluster\'s kubeconfig, or start a local one (minikube start).',
+    exitCode: ExitCode.cluster,
+  })
+}
+
+function kubeConfigFrom(merged: MergedKubeconfig, selection: Selection): KubeConfig {
+  const kc = newKubeConfig()
+  kc.loadFromOptions(clientNodeOptions(merged, selection))
   return kc
 }
 
+/**
+ * The cluster a command talks to. Context, namespace and server come from the kubeconfig
+ * files alone; client-node (kc, core, networking) loads when one of them is first read,
+ * so a command that never calls the API itself (shell and sh through the mux helper)
+ * never loads it. Kubeconfig problems kubectl would also refuse (no such context, no
+ * server) still fail here, at once.
+ */
 export function connect(options: ClusterOptions): Cluster {
-  const kc = loadKubeConfig(options)
-  const context = kc.getCurrentContext()
   // $TRAMPOLINE_NAMESPACE: for callers that cannot pass flags (an agent's CLAUDE_CODE_SHELL).
-  const namespace = options.namespace ?? (process.env.TRAMPOLINE_NAMESPACE || undefined) ?? kc.getContextObject(context)?.namespace ?? 'default'
+  const namespaceFrom = (contextNamespace: string | undefined) =>
+    options.namespace ?? (process.env.TRAMPOLINE_NAMESPACE || undefined) ?? contextNamespace ?? 'default'
+  const merged = readKubeconfigs(kubeconfigSources(options.kubeconfig, process.env, homedir()))
+  if (!merged) {
+    const kc = inClusterKubeConfig(options)
+    const context = kc.getCurrentContext()
+    const core = kc.makeApiClient(clientNode().CoreV1Api)
+    const networking = kc.makeApiClient(clientNode().NetworkingV1Api)
+    return { kc, core, networking, namespace: namespaceFrom(kc.getContextObject(context)?.namespace), context, server: kc.getCurrentCluster()!.server }
+  }
+  const selection = selectContext(merged, options.context)
+  let kc: KubeConfig | undefined
+  let core: CoreV1Api | undefined
+  let networking: NetworkingV1Api | undefined
+  const loaded = () => (kc ??= kubeConfigFrom(merged, selection))
+  const contextNamespace = typeof selection.context.namespace === 'string' && selection.context.namespace !== '' ? selection.context.namespace : undefined
   return {
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    networking: kc.makeApiClient(NetworkingV1Api),
-    namespace,
-    context,
-    server: kc.getCurrentCluster()!.server,
+    get kc() {
+      return loaded()
+    },
+    get core() {
+      return (core ??= loaded().makeApiClient(clientNode().CoreV1Api))
+    },
+    get networking() {
+      return (networking ??= loaded().makeApiClient(clientNode().NetworkingV1Api))
+    },
+    namespace: namespaceFrom(contextNamespace),
+    context: selection.contextName,
+    server: String(selection.cluster.server).replace(/\/$/, ''),
+    selection,
   }
 }
 
 /** Status reason and message from an ApiException body (a raw JSON string in client-node 2.x). */
 export function apiStatus(error: unknown): { code?: number; reason?: string; message?: string } {
-  if (!(error instanceof ApiException)) return {}
+  if (!isApiException(error)) return {}
   let body: { reason?: string; message?: string } = {}
   try {
     body = typeof error.body === 'string' ? JSON.parse(error.body) : (error.body ?? {})
@@ -293,11 +361,11 @@ export function apiStatus(error: unknown): { code?: number; reason?: string; mes
 }
 
 export function isNotFound(error: unknown): boolean {
-  return error instanceof ApiException && error.code === 404
+  return isApiException(error) && error.code === 404
 }
 
 export function isConflict(error: unknown): boolean {
-  return error instanceof ApiException && error.code === 409
+  return isApiException(error) && error.code === 409
 }
 
 const NETWORK_CODES = new Set([
@@ -351,7 +419,7 @@ export function explainApiError(error: unknown, cluster: Pick<Cluster, 'server' 
       cause: error,
     })
   }
-  if (!(error instanceof ApiException)) return error as Error
+  if (!isApiException(error)) return error as Error
   const { code, reason, message } = apiStatus(error)
   if (code === 401) {
     return new UserError(`the cluster rejected our credentials while trying to ${doing}`, {
