@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { namesFor, labelsFor } from '../instance.ts'
 import { buildPod, templateSettings } from '../manifests/pod.ts'
 import { loadTemplate } from '../manifests/template.ts'
-import { agentSessionArgv, mountsAgentSecret, requireAgentMount } from './session.ts'
+import { agentSessionArgv, attachSessionArgv, mountsAgentSecret, provideTmuxArgv, requireAgentMount } from './session.ts'
 
 describe('agentSessionArgv', () => {
   it('runs the wrapper with the key fingerprint, never a key', () => {
@@ -44,5 +44,23 @@ describe('requireAgentMount', () => {
     const moved = structuredClone(pod)
     moved.spec!.containers.find((c) => c.name === 'user')!.volumeMounts!.find((m) => m.name === 'agent')!.mountPath = '/elsewhere'
     expect(mountsAgentSecret(moved, names)).toBe(false)
+  })
+})
+
+describe('detachable sessions', () => {
+  it('asks the wrapper for a tmux session with --detachable, before claude\'s arguments', () => {
+    expect(agentSessionArgv({ keyFingerprint: '0123456789abcdef', term: 'xterm', fresh: false, args: ['--detachable'], detachable: true })).toEqual([
+      '/opt/trampoline/agent-session.sh', '--key-sha256', '0123456789abcdef', '--term', 'xterm', '--detachable', '--', '--detachable',
+    ])
+  })
+
+  it('reattaches a session by id, or the newest', () => {
+    expect(attachSessionArgv('1f2e3d4c', 'xterm-256color')).toEqual(['/opt/trampoline/agent-session.sh', '--attach', '1f2e3d4c', '--term', 'xterm-256color'])
+    expect(attachSessionArgv(undefined, undefined)).toEqual(['/opt/trampoline/agent-session.sh', '--attach'])
+  })
+
+  it('provides tmux from an installable, replacing the pod\'s only when asked', () => {
+    expect(provideTmuxArgv('nixpkgs#tmux', false)).toEqual(['/opt/trampoline/agent-session.sh', '--provide-tmux', 'nixpkgs#tmux'])
+    expect(provideTmuxArgv('/nix/store/abc-tmux-3.5', true)).toEqual(['/opt/trampoline/agent-session.sh', '--provide-tmux', '/nix/store/abc-tmux-3.5', '--replace'])
   })
 })

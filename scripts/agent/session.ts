@@ -18,6 +18,8 @@ export interface AgentSessionOptions {
   fresh: boolean
   /** Passed to claude as given. */
   args: string[]
+  /** Run claude in a tmux session of its own that outlives this connection. */
+  detachable?: boolean
 }
 
 export function agentSessionArgv(options: AgentSessionOptions): string[] {
@@ -27,9 +29,26 @@ export function agentSessionArgv(options: AgentSessionOptions): string[] {
     options.keyFingerprint,
     ...(options.term ? ['--term', options.term] : []),
     ...(options.fresh ? ['--new'] : []),
+    ...(options.detachable ? ['--detachable'] : []),
     '--',
     ...options.args,
   ]
+}
+
+/** Reattach the detachable session `id` (the newest when undefined). */
+export function attachSessionArgv(id: string | undefined, term: string | undefined): string[] {
+  return [AGENT_SESSION_SCRIPT, '--attach', ...(id ? [id] : []), ...(term ? ['--term', term] : [])]
+}
+
+/** Print the pod's detachable sessions as one JSON array. */
+export const LIST_SESSIONS_ARGV: readonly string[] = [AGENT_SESSION_SCRIPT, '--list']
+
+/**
+ * Make tmux available in the pod: the image's, or `installable` realised through the
+ * pod's nix-daemon and rooted at TMUX_ROOT. `replace`: realise it even when the pod has one.
+ */
+export function provideTmuxArgv(installable: string, replace: boolean): string[] {
+  return [AGENT_SESSION_SCRIPT, '--provide-tmux', installable, ...(replace ? ['--replace'] : [])]
 }
 
 /** Pods made before agent sessions existed lack the Secret's volume: the key could never arrive. */

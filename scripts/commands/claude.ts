@@ -3,14 +3,22 @@
 // key goes from this machine into the instance's agent Secret once, and from there, via
 // the pod's Secret volume and container/agent-session.sh, into claude's environment: never
 // onto a command line, into the pod spec, or into a log. Terminal handling as `shell`.
+//
+// On a terminal the session is detachable: claude runs in a tmux server of its own in the
+// pod, and this command is only its client, so a dropped connection leaves claude running
+// (`trampoline sessions` lists such sessions, `claude --attach [id]` comes back). tmux is
+// the image's, or one the pod realises once from --tmux / $TRAMPOLINE_TMUX / nixpkgs#tmux.
+// Without a terminal (scripts, -p) claude runs straight on the exec, as before.
 import type { CommandModule } from 'yargs'
-import { commandContext, type GlobalOptions } from '../context.ts'
-import { RemoteExit } from '../errors.ts'
+import { commandContext, type CommandContext, type GlobalOptions } from '../context.ts'
+import { ExitCode, RemoteExit, UserError } from '../errors.ts'
 import { requireRunningPod } from '../kube/pods.ts'
 import { runAttached } from '../attach.ts'
 import { chooseKeySource, readApiKey } from '../agent/key.ts'
 import { syncAgentKey } from '../agent/secret.ts'
-import { agentSessionArgv, requireAgentMount } from '../agent/session.ts'
+import { agentSessionArgv, attachSessionArgv, requireAgentMount } from '../agent/session.ts'
+import { DEFAULT_TMUX_INSTALLABLE, NO_SUCH_SESSION_EXIT, TMUX_ENV, listSessions, pickSession, provideTmux } from '../agent/sessions.ts'
+import { isInteractive } from '../terminal.ts'
 import { info } from '../log.ts'
 
 interface ClaudeArgs extends GlobalOptions {
@@ -19,6 +27,9 @@ interface ClaudeArgs extends GlobalOptions {
   apiKeyFile?: string
   apiKeyHelper?: string
   new?: boolean
+  attach?: string
+  detachable?: boolean
+  tmux?: string
 }
 
 export const command: CommandModule<GlobalOptions, ClaudeArgs> = {
@@ -30,13 +41,20 @@ export const command: CommandModule<GlobalOptions, ClaudeArgs> = {
       .option('api-key-file', { type: 'string', describe: 'Read the Anthropic API key from this file (default: $ANTHROPIC_API_KEY)' })
       .option('api-key-helper', { type: 'string', describe: 'Run this command here; its output is the API key' })
       .option('new', { type: 'boolean', describe: 'Start a new conversation instead of continuing the last one' })
+      .option('attach', { type: 'string', describe: 'Reattach a running session (its id from trampoline sessions; the newest without one)' })
+      .option('detachable', { type: 'boolean', default: true, describe: 'On a terminal, run claude in a tmux session in the pod that outlives this connection (--no-detachable: plain)' })
+      .option('tmux', { type: 'string', describe: `tmux for the pod to realise now and use: an installable or /nix/store path (default when it has none: $${TMUX_ENV}, else ${DEFAULT_TMUX_INSTALLABLE})` })
       .conflicts('api-key-file', 'api-key-helper')
+      .conflicts('attach', ['api-key-file', 'api-key-helper', 'new', 'tmux'])
       .parserConfiguration({ 'populate--': true })
       .example('ANTHROPIC_API_KEY=... $0 claude', 'store the key for this instance, then talk to Claude in /workspace/src')
       .example("$0 claude --api-key-helper 'pass show anthropic'", 'take the key from a password manager')
       .example('$0 claude -- -p "run the tests and summarise"', 'one prompt, no terminal needed; claude\'s exit code is ours')
-      .example('$0 claude --new', 'a fresh conversation'),
+      .example('$0 claude --new', 'a fresh conversation')
+      .example('$0 claude --attach', 'back to the newest session after a dropped connection (trampoline sessions lists them)'),
   handler: async (args) => {
+    const claudeArgs = [...(args.claudeArgs ?? []), ...(args['--'] ?? [])].map(String)
+    if (args.attach !== undefined) return attach(args, claudeArgs)
     // This machine's key first: a bad file or helper is a local problem, whatever the cluster.
     const source = chooseKeySource(args)
     const localKey = source ? await readApiKey(source) : undefined
@@ -46,10 +64,49 @@ export const command: CommandModule<GlobalOptions, ClaudeArgs> = {
     requireAgentMount(pod, context.names)
     const key = await syncAgentKey(context, localKey)
     if (key.change !== 'unchanged') info(`${key.change} the API key in secret ${context.names.agentSecret}`)
-    const claudeArgs = [...(args.claudeArgs ?? []), ...(args['--'] ?? [])].map(String)
-    const exitCode = await runAttached(context, (term) =>
-      agentSessionArgv({ keyFingerprint: key.fingerprint, term, fresh: args.new ?? false, args: claudeArgs }),
+    // Detachable sessions need a terminal here to hand over; scripts get claude straight.
+    const detachable = args.detachable !== false && isInteractive()
+    if (detachable) {
+      const replace = args.tmux !== undefined
+      await provideTmux(context, args.tmux ?? (process.env[TMUX_ENV] || DEFAULT_TMUX_INSTALLABLE), replace)
+    }
+    const exitCode = await keepsRunning(context, detachable, () =>
+      runAttached(context, (term) =>
+        agentSessionArgv({ keyFingerprint: key.fingerprint, term, fresh: args.new ?? false, args: claudeArgs, detachable }),
+      ),
     )
     if (exitCode !== 0) throw new RemoteExit(exitCode)
   },
+}
+
+async function attach(args: ClaudeArgs, claudeArgs: string[]): Promise<void> {
+  if (claudeArgs.length) throw new UserError('--attach takes no claude arguments: the session already runs', { exitCode: ExitCode.usage })
+  if (!isInteractive()) {
+    throw new UserError('--attach needs a terminal (stdin and stdout)', {
+      hint: 'Run it in a terminal; trampoline sessions lists the sessions without one.',
+      exitCode: ExitCode.usage,
+    })
+  }
+  const context = commandContext(args)
+  await requireRunningPod(context)
+  const session = pickSession(await listSessions(context), args.attach || undefined, context.names.instance)
+  const exitCode = await keepsRunning(context, true, () => runAttached(context, (term) => attachSessionArgv(session.id, term)))
+  if (exitCode === NO_SUCH_SESSION_EXIT) {
+    throw new UserError(`session ${session.id} ended before it could be reattached`, {
+      hint: `trampoline sessions --name ${context.names.instance} lists the running ones.`,
+      exitCode: ExitCode.notFound,
+    })
+  }
+  if (exitCode !== 0) throw new RemoteExit(exitCode)
+}
+
+/** A lost connection under a detachable session: the session itself lives on; say how to get back. */
+async function keepsRunning(context: CommandContext, detachable: boolean, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run()
+  } catch (error) {
+    if (!detachable || !(error instanceof UserError)) throw error
+    const back = `Claude Code keeps running in the pod: trampoline claude --name ${context.names.instance} --attach (trampoline sessions lists the sessions).`
+    throw new UserError(error.message, { hint: error.hint ? `${error.hint}\n  ${back}` : back, exitCode: error.exitCode, cause: error })
+  }
 }

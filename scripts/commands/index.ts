@@ -25,6 +25,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { command: 'build [installables..]', describe: 'nix build in the pod, in the pushed tree; prints result paths and keeps them GC-rooted', load: () => import('./build.ts') },
   { command: 'shell [command..]', describe: 'A shell in the pod, in the pushed tree (or one command: shell -- make test)', load: () => import('./shell.ts') },
   { command: 'claude [claude-args..]', describe: 'Claude Code in the pod, in the pushed tree, continuing its last conversation', load: () => import('./claude.ts') },
+  { command: 'sessions', describe: 'List the Claude Code sessions running in the pod (id, started, attached, command); claude --attach [id] reattaches', load: () => import('./sessions.ts') },
   { command: 'sh', describe: 'sh -c for local agents: run a command in the pod\'s copy of this directory, pushing changes first', load: () => import('./sh.ts') },
   { command: 'ssh [command..]', describe: 'SSH into the pod (pinned host key, no open ports); --config prints an ssh_config block', load: () => import('./ssh.ts') },
   { command: 'proxy <host>', describe: 'ProxyCommand for ssh and Nix: relay stdin/stdout to the pod\'s sshd (see ssh --config)', load: () => import('./proxy.ts') },
