@@ -1,33 +1,62 @@
 #!/usr/bin/env bash
-# push-receive.sh <tree-id>: receive a pushed source tree as a tar stream on stdin and
-# make it /workspace/src. The tree is extracted into /workspace/.trees/<id>.partial,
-# renamed to /workspace/.trees/<id> and only then is the /workspace/src symlink swapped
-# (atomically), so an interrupted or corrupt push leaves the previous tree in place.
-# <tree-id> names the content (e.g. a git tree hash): a tree already present is reused.
-# Prints nothing on success; errors go to stderr with a non-zero status:
-#   1   failed (the message says why)
-#   28  the volume is full (No space left on device; 28 is ENOSPC's errno)
-#   75  another push held the lock for the whole bounded wait (EX_TEMPFAIL)
-# One push at a time per workspace: a second one waits (bounded) for the first. The lock
-# needs only bash and coreutils (no flock: images without util-linux must work).
-# A push whose stream stops for TRAMPOLINE_PUSH_STALL seconds (120) fails and frees the
-# lock: its sender is gone even if the stream was never closed (a laptop that dropped off
-# the network, a connection the cluster kept half-open).
+# push-receive.sh: the pod's side of the workspace. /workspace/src is a git work tree at a
+# fixed path (Claude Code keys trust and per-project settings on it); a push sends only the
+# git objects the pod lacks and git itself updates the files that changed.
+#
+#   push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--force]
+#       A git pack on stdin (pack-objects --stdout: the objects of tree W and commit B that
+#       the pod lacks; --from names the pushed tree the sender left out). Makes the work
+#       tree exactly W, HEAD the branch NAME at B (shallow: B's parents need not be here),
+#       refs/trampoline/pushed a commit of W on B (B itself when W is B's tree) and
+#       refs/trampoline/base B. Refuses (66) when the pod has changes since the last push
+#       (files edited, added or deleted in /workspace/src, or commits past B) unless --force,
+#       printing them on stdout as `state` does.
+#   push-receive.sh state
+#       The pod's workspace on stdout, one `key value` line each: pushed <tree>, commit
+#       <commit>, base <commit>, head <commit>, branch <name>, worktree <tree> (the work tree
+#       as `git add -A` would stage it, .gitignore respected), commits <count past base>;
+#       then a line `changes` and `git diff-tree -r -z --no-renames pushed worktree`. `-`
+#       where there is nothing (no push yet).
+#   push-receive.sh adopt --tree P --head H
+#       After a pull took the pod's changes home: P (a worktree tree `state` printed) and H
+#       become the pushed state, so the next push is not refused. Exit 66 when the pod
+#       changed again since.
+#
+# The update (atomicity): the transfer only adds objects (index-pack, checked complete
+# before anything else happens), so a push cut short leaves the previous state. The switch
+# (read-tree from the old tree to the new one, then the refs) ignores HUP, INT, TERM and
+# PIPE and writes nothing to the connection: a client that goes away cannot cut it short.
+# It is journaled (/workspace/.trees/.switch names the target) first: if the pod itself
+# dies mid-switch, the next receive or state finishes it.
+#
+# Exit codes (stderr says why): 1 failed; 28 the volume is full (ENOSPC's errno); 66 the pod
+# has changes (listed on stdout); 67 the pod's pushed tree is not --from (stdout: its state
+# lines; resend with the objects it lacks); 75 another push held the lock for the whole
+# bounded wait (EX_TEMPFAIL). One push at a time per workspace: a second one waits (bounded)
+# for the first; the lock needs only bash and coreutils (no flock). A push whose stream
+# stops for TRAMPOLINE_PUSH_STALL seconds (120) fails and frees the lock.
 set -euo pipefail
 
 WORKSPACE=${TRAMPOLINE_WORKSPACE:-/workspace}
 RUN=${TRAMPOLINE_RUN_DIR:-/run/trampoline}
 LOCK_WAIT=${TRAMPOLINE_PUSH_LOCK_WAIT:-600}
 STALL=${TRAMPOLINE_PUSH_STALL:-120}
+SRC=$WORKSPACE/src
 TREES=$WORKSPACE/.trees
 LOCK=$TREES/.push-lock
+JOURNAL=$TREES/.switch
+PUSHED_FILE=$TREES/pushed
 EXIT_FULL=28
+EXIT_CHANGED=66
+EXIT_RESEND=67
 EXIT_BUSY=75
-id=${1:-}
+export GIT_DIR=$SRC/.git GIT_WORK_TREE=$SRC
+# Never a pager, an editor or a prompt: nobody is there to answer.
+export GIT_PAGER=cat GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1
 
 die() { echo "push-receive: $*" >&2; exit 1; }
 volume_full() {
-  echo "push-receive: the store volume is full (No space left on device while $1); $WORKSPACE/src is unchanged. Free space (trampoline maintenance) or use a bigger volume (--store-size)." >&2
+  echo "push-receive: the store volume is full (No space left on device while $1); $SRC is unchanged. Free space (trampoline maintenance) or use a bigger volume (--store-size)." >&2
   exit "$EXIT_FULL"
 }
 # attempt WHAT CMD...: run CMD; on failure say WHAT failed and why (a full volume apart).
@@ -38,10 +67,10 @@ attempt() {
     case $out in *'No space left on device'*) volume_full "$what" ;; esac
     die "$what failed: $out"
   fi
+  [ -z "$out" ] || printf '%s\n' "$out"
 }
-
-[[ $id =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ && $id != *.partial ]] ||
-  die "usage: push-receive.sh <tree-id> (letters, digits, '.', '_', '-'; got '${id}')"
+is_id() { [[ $1 =~ ^([0-9a-f]{40}|[0-9a-f]{64})$ ]]; }
+cd "$WORKSPACE" 2>/dev/null || die "$WORKSPACE is not mounted"
 
 # --- the lock ---------------------------------------------------------------------------
 # $LOCK is a directory holding one empty file named after its holder, <pid>-<start time>
@@ -78,6 +107,7 @@ release_lock() {
 
 take_lock() {
   local deadline=$((SECONDS + LOCK_WAIT)) holder said=""
+  mkdir -p "$TREES" 2>/dev/null || attempt "creating $TREES" mkdir -p "$TREES"
   attempt "preparing the push lock" mkdir -p "$staging"
   attempt "preparing the push lock" touch "$staging/$me"
   until mv -T "$staging" "$LOCK" 2>/dev/null; do
@@ -87,7 +117,7 @@ take_lock() {
       continue
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "push-receive: another push (pid ${holder%%-*} in this pod) still holds $LOCK after ${LOCK_WAIT}s; $WORKSPACE/src is unchanged. Try again when it is done." >&2
+      echo "push-receive: another push (pid ${holder%%-*} in this pod) still holds $LOCK after ${LOCK_WAIT}s; $SRC is unchanged. Try again when it is done." >&2
       exit "$EXIT_BUSY"
     fi
     if [ -z "$said" ] && [ -n "$holder" ]; then
@@ -97,86 +127,311 @@ take_lock() {
     sleep 0.2
   done
   held=1
+  # Staging directories of killed waiters.
+  local stale
+  for stale in "$TREES"/.push-lock.*; do
+    [ -e "$stale" ] && [ "$stale" != "$staging" ] && ! holder_alive "${stale##*/.push-lock.}" && rm -rf "$stale"
+  done
+  return 0
+}
+
+# --- the repository -----------------------------------------------------------------------
+# rev REF: the object REF names, or `-`.
+rev() { git rev-parse --verify --quiet "$1" 2>/dev/null || echo -; }
+
+# worktree_tree: the tree `git add -A` would make of the work tree, in a copy of the index
+# (its stat cache makes this cost a stat per file, plus hashing what changed).
+worktree_tree() {
+  local index=$GIT_DIR/trampoline-index.$$ tree
+  rm -f "$index"
+  [ ! -e "$GIT_DIR/index" ] || cp "$GIT_DIR/index" "$index"
+  if ! tree=$(GIT_INDEX_FILE=$index git add -A -- . 2>&1 >/dev/null && GIT_INDEX_FILE=$index git write-tree 2>&1); then
+    rm -f "$index"
+    case $tree in *'No space left on device'*) volume_full "reading the work tree" ;; esac
+    die "reading the work tree $SRC failed: $tree"
+  fi
+  rm -f "$index"
+  echo "$tree"
+}
+
+# Leftovers of the symlink layout (trees under .trees/<id>), of index-pack runs that were
+# cut short, and of temporary indexes.
+tidy() {
+  local stale
+  for stale in "$TREES"/* "$TREES"/.tar-* "$TREES/.lock"; do
+    [ -e "$stale" ] || [ -L "$stale" ] || continue
+    [ "$stale" != "$PUSHED_FILE" ] || continue
+    chmod -R u+w "$stale" 2>/dev/null || true
+    rm -rf "$stale"
+  done
+  if [ -d "$GIT_DIR" ]; then
+    rm -f "$GIT_DIR"/objects/pack/tmp_* "$GIT_DIR"/trampoline-index.* 2>/dev/null || true
+  fi
+}
+
+# init_repo BRANCH: a repository at $SRC (a real directory; the symlink of older versions
+# is replaced).
+init_repo() {
+  if [ -L "$SRC" ]; then rm -f "$SRC"; fi
+  if [ ! -d "$GIT_DIR" ]; then
+    attempt "creating $SRC" mkdir -p "$SRC"
+    attempt "creating the repository in $SRC" git init -q -b "$1"
+    # The stat of untracked directories is cached: `git add -A` and status stay fast.
+    git config core.untrackedCache true
+    git config gc.autoDetach false
+  fi
+}
+
+# print_state [WORKTREE-TREE]: the lines documented above.
+print_state() {
+  local pushed commit base head branch work count=0
+  commit=$(rev refs/trampoline/pushed)
+  pushed=$(rev 'refs/trampoline/pushed^{tree}')
+  base=$(rev refs/trampoline/base)
+  head=$(rev HEAD)
+  branch=$(git symbolic-ref --quiet --short HEAD 2>/dev/null || echo -)
+  work=${1:-$(worktree_tree)}
+  if [ "$base" != - ] && [ "$head" != - ] && [ "$head" != "$base" ]; then
+    count=$(git rev-list --count "$head" "^$base" 2>/dev/null || echo 1)
+    [ "$count" != 0 ] || count=1 # HEAD moved elsewhere (reset, another branch): a change too
+  fi
+  printf 'pushed %s\ncommit %s\nbase %s\nhead %s\nbranch %s\nworktree %s\ncommits %s\nchanges\n' \
+    "$pushed" "$commit" "$base" "$head" "$branch" "$work" "$count"
+  if [ "$pushed" != - ] && [ "$pushed" != "$work" ]; then git diff-tree -r -z --no-renames "$pushed" "$work"; fi
+}
+
+# has_changes WORKTREE-TREE: the pod differs from what was pushed (files or commits).
+has_changes() {
+  local pushed base head
+  pushed=$(rev 'refs/trampoline/pushed^{tree}')
+  [ "$pushed" != - ] || return 1
+  base=$(rev refs/trampoline/base)
+  head=$(rev HEAD)
+  [ "$pushed" != "$1" ] || [ "$head" != "$base" ]
+}
+
+# --- the switch ---------------------------------------------------------------------------
+# The journal: `<target tree> <target commit> <base> <branch> <from tree or -> <force 0|1>`.
+# switch_to [--finish]: make the work tree, index and refs the journal's target. A normal
+# switch is a two-tree merge from the pushed tree: only paths that differ are touched (time
+# grows with the change), and a path changed in the pod meanwhile makes it fail before it
+# writes anything (status 66, the journal removed). --finish (after a switch the pod died
+# in) resets to the target instead, so running it again always completes it.
+switch_to() {
+  local tree commit base branch from force
+  read -r tree commit base branch from force < "$JOURNAL"
+  if [ "${1:-}" != --finish ] && [ "$from" != - ] && [ "$force" = 0 ]; then
+    if ! git read-tree -m -u "$from" "$tree"; then
+      rm -f "$JOURNAL"
+      return "$EXIT_CHANGED"
+    fi
+  else
+    git read-tree --reset -u "$tree"
+    # Exactly the pushed tree: untracked files go too (ignored ones, e.g. build results, stay).
+    if [ "$force" = 1 ] || [ "$from" = - ]; then git clean -fdq; fi
+  fi
+  git update-ref refs/heads/"$branch" "$base"
+  git symbolic-ref HEAD refs/heads/"$branch"
+  git update-ref refs/trampoline/base "$base"
+  git update-ref refs/trampoline/pushed "$commit"
+  printf '%s %s %s\n' "$tree" "$commit" "$base" > "$PUSHED_FILE.new" && mv -f "$PUSHED_FILE.new" "$PUSHED_FILE"
+  rm -f "$JOURNAL"
+}
+
+# finish_switch: a switch the pod died in the middle of (journal left behind) is completed.
+finish_switch() {
+  [ -e "$JOURNAL" ] || return 0
+  echo "push-receive: finishing the push that was interrupted in the pod ($(cut -d' ' -f1 "$JOURNAL"))" >&2
+  ( trap '' HUP INT TERM PIPE; switch_to --finish ) </dev/null >/dev/null 2>"$TREES/.switch.log" ||
+    die "finishing the interrupted push failed: $(tail -n 3 "$TREES/.switch.log" | tr '\n' ' ')"
 }
 
 # --- a stalled stream ---------------------------------------------------------------------
-# stall_watch PARTIAL: in the background while tar unpacks into PARTIAL. When tar has neither
-# read nor written a byte for $STALL seconds, end it with SIGUSR1 (tar's status is then
-# 128+10): nothing more will come.
+# stall_watch PID: while index-pack (PID) reads the pack. When it has neither read nor
+# written a byte for $STALL seconds, end it with SIGUSR1: nothing more will come.
 stall_watch() {
-  local prefix="tar -x -R -v -f - -C $1 " pid="" d io last="" idle=0
+  local pid=$1 io last="" idle=0
   while sleep 5; do
-    if [ -z "$pid" ]; then
-      for d in /proc/[0-9]*; do
-        case $(tr '\0' ' ' 2>/dev/null <"$d/cmdline") in "$prefix"*) pid=${d#/proc/} && break ;; esac
-      done
-      continue
-    fi
     io=$(grep -E '^(rchar|wchar):' "/proc/$pid/io" 2>/dev/null | tr '\n' ' ') || true
-    [ -n "$io" ] || return 0 # tar is gone
+    [ -n "$io" ] || return 0 # index-pack is gone
     if [ "$io" = "$last" ]; then idle=$((idle + 5)); else idle=0 last=$io; fi
     if [ "$idle" -ge "$STALL" ]; then
       kill -USR1 "$pid" 2>/dev/null || true
+      : > "$TREES/.stalled.$$"
       return 0
     fi
   done
 }
 
-mkdir -p "$TREES" 2>/dev/null || attempt "creating $TREES" mkdir -p "$TREES"
-partial=$TREES/$id.partial
-watcher=""
-remove_tree() { chmod -R u+w "$1" 2>/dev/null || true; rm -rf "$1"; }
-# Trap first: a push killed while it waits leaves no staging directory behind.
-trap 'if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi; if [ -n "$held" ]; then remove_tree "$partial"; fi; release_lock' EXIT
-take_lock
+# --- commands -----------------------------------------------------------------------------
+cmd_state() {
+  [ $# = 0 ] || die "usage: push-receive.sh state"
+  if [ -e "$JOURNAL" ]; then
+    trap 'release_lock' EXIT
+    take_lock
+    finish_switch
+  fi
+  if [ ! -d "$GIT_DIR" ]; then
+    printf 'pushed -\ncommit -\nbase -\nhead -\nbranch -\nworktree -\ncommits 0\nchanges\n'
+    return 0
+  fi
+  print_state
+}
 
-# Leftovers of pushes that were killed midway, staging directories of killed waiters, and
-# the lock file of the flock-based versions of this script.
-for stale in "$TREES"/*.partial; do [ -e "$stale" ] && remove_tree "$stale"; done
-for stale in "$TREES"/.push-lock.*; do
-  [ -e "$stale" ] && [ "$stale" != "$staging" ] && ! holder_alive "${stale##*/.push-lock.}" && rm -rf "$stale"
-done
-for stale in "$TREES"/.tar-* "$TREES/.lock"; do [ -e "$stale" ] && rm -f "$stale"; done
+cmd_receive() {
+  local tree="" base="" from="" branch="" name="" email="" force=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --tree) tree=${2:-}; shift 2 ;;
+      --base) base=${2:-}; shift 2 ;;
+      --from) from=${2:-}; shift 2 ;;
+      --branch) branch=${2:-}; shift 2 ;;
+      --name) name=${2:-}; shift 2 ;;
+      --email) email=${2:-}; shift 2 ;;
+      --force) force=1; shift ;;
+      *) die "usage: push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--force] (got '$1')" ;;
+    esac
+  done
+  { is_id "$tree" && { is_id "$base" || [ "$base" = - ]; }; } || die "usage: receive needs --tree and --base as object ids (got '$tree' '$base')"
+  [ -z "$from" ] || [ "$from" = - ] || is_id "$from" || die "--from must be an object id or - (got '$from')"
+  [ -n "${branch:-}" ] || branch=$(git symbolic-ref --quiet --short HEAD 2>/dev/null || echo trampoline)
+  git check-ref-format --branch "$branch" >/dev/null 2>&1 || die "not a branch name: '$branch'"
 
-attempt "creating $partial" mkdir "$partial"
-# GNU tar exits 0 when the stream stops exactly between two members; with -R -v it prints
-# a line per block, and one saying "Block of NULs" only when it reaches the end-of-archive
-# blocks the sender writes last. Its messages are kept in memory: the volume may be full.
-stall_watch "$partial" &
-watcher=$!
-set +e
-output=$(tar -x -R -v -f - -C "$partial" --no-same-owner 2>&1 | tail -n 40)
-status=$?
-set -e
-kill "$watcher" 2>/dev/null || true
-watcher=""
-if [ "$status" = 138 ]; then
-  die "no data arrived for ${STALL}s: the sender of $id is gone (killed, or its connection dropped without closing); $WORKSPACE/src is unchanged"
-fi
-if [ "$status" != 0 ]; then
-  case $output in *'No space left on device'*) volume_full "unpacking $id" ;; esac
-  die "the tar stream for $id is corrupt or was cut short (tar: $(grep -v '^block' <<<"$output" | head -n 3 | tr '\n' ' ')); $WORKSPACE/src is unchanged"
-fi
-case $output in
-  *'** Block of NULs **'*) ;;
-  *) die "the tar stream for $id ended before its end-of-archive marker (cut short?); $WORKSPACE/src is unchanged" ;;
+  watcher=""
+  trap 'if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi; release_lock' EXIT
+  take_lock
+  tidy
+  finish_switch
+  init_repo "$branch"
+  [ -z "$name" ] || git config user.name "$name"
+  [ -z "$email" ] || git config user.email "$email"
+
+  local current work=""
+  current=$(rev 'refs/trampoline/pushed^{tree}')
+  if [ -n "$from" ] && [ "$from" != - ] && [ "$from" != "$current" ]; then
+    print_state
+    echo "push-receive: the pod's pushed tree is $current, not $from: resend" >&2
+    exit "$EXIT_RESEND"
+  fi
+  if [ "$force" = 0 ] && [ "$current" != - ]; then
+    work=$(worktree_tree)
+    if has_changes "$work"; then
+      print_state "$work"
+      echo "push-receive: $SRC has changes made in the pod since the last push; nothing was changed" >&2
+      exit "$EXIT_CHANGED"
+    fi
+  fi
+
+  # The transfer: only adds objects. index-pack checks the pack's own checksum, so a stream
+  # cut short fails here.
+  local status=0 output
+  exec 3<&0
+  rm -f "$TREES/.stalled.$$"
+  git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$TREES/.index-pack.$$" &
+  local packer=$!
+  exec 3<&-
+  stall_watch "$packer" &
+  watcher=$!
+  wait "$packer" || status=$?
+  kill "$watcher" 2>/dev/null || true
+  watcher=""
+  output=$(tail -n 5 "$TREES/.index-pack.$$" 2>/dev/null || true)
+  rm -f "$TREES/.index-pack.$$"
+  if [ -e "$TREES/.stalled.$$" ]; then
+    rm -f "$TREES/.stalled.$$"
+    die "no data arrived for ${STALL}s: the sender of $tree is gone (killed, or its connection dropped without closing); $SRC is unchanged"
+  fi
+  if [ "$status" != 0 ]; then
+    case $output in *'No space left on device'*) volume_full "receiving $tree" ;; esac
+    die "the pack for $tree is corrupt or was cut short (git: $(tr '\n' ' ' <<<"$output")); $SRC is unchanged"
+  fi
+  # Complete? Every object of the new tree and the base commit must be here before anything
+  # changes (a sender that assumed objects the pod lacks, or a damaged repository).
+  local missing walk=("$tree")
+  [ "$base" = - ] || walk+=("$base^{tree}")
+  [ "$current" = - ] || walk+=("^$current")
+  missing=$(git rev-list --objects --missing=print "${walk[@]}" 2>&1 | grep -m 1 -Ev '^[0-9a-f]{40}([0-9a-f]{24})?( |$)' || true)
+  if { [ "$base" != - ] && ! git cat-file -e "$base^{commit}" 2>/dev/null; } || [ -n "$missing" ]; then
+    print_state "${work:-}"
+    echo "push-receive: objects of $tree are missing after the transfer (${missing:-the base commit}): resend" >&2
+    exit "$EXIT_RESEND"
+  fi
+  # Shallow: a base whose parents never came is a root as far as this repository knows.
+  if [ "$base" = - ]; then
+    # No commits in the sender's repository: the pushed tree becomes a root commit.
+    base=$(attempt "recording the pushed tree" git commit-tree "$tree" -m 'trampoline: the pushed work tree (no commits yet)')
+  fi
+  local parent
+  for parent in $(git cat-file -p "$base" | grep '^parent ' | cut -d' ' -f2); do
+    if ! git cat-file -e "$parent" 2>/dev/null; then
+      grep -qx "$base" "$GIT_DIR/shallow" 2>/dev/null || echo "$base" >> "$GIT_DIR/shallow"
+      break
+    fi
+  done
+  local commit=$base
+  if [ "$(git rev-parse "$base^{tree}")" != "$tree" ]; then
+    commit=$(attempt "recording the pushed tree" git commit-tree "$tree" -p "$base" -m 'trampoline: the pushed work tree (uncommitted changes of the push)')
+  fi
+
+  # The switch: journaled, and nothing the connection does can stop it halfway.
+  trap '' HUP INT TERM PIPE
+  attempt "journaling the push" printf '%s %s %s %s %s %s\n' "$tree" "$commit" "$base" "$branch" "$current" "$force" > "$JOURNAL.new"
+  attempt "journaling the push" mv -f "$JOURNAL.new" "$JOURNAL"
+  status=0
+  ( switch_to ) </dev/null >/dev/null 2>"$TREES/.switch.log" || status=$?
+  if [ "$status" = "$EXIT_CHANGED" ]; then
+    print_state
+    echo "push-receive: $SRC changed in the pod during the push; nothing was changed" >&2
+    exit "$EXIT_CHANGED"
+  fi
+  if [ "$status" != 0 ]; then
+    output=$(tail -n 3 "$TREES/.switch.log" | tr '\n' ' ')
+    case $output in *'No space left on device'*) volume_full "updating $SRC (the next push finishes it)" ;; esac
+    die "updating $SRC to $tree failed ($output); the next push finishes it"
+  fi
+  rm -f "$TREES/.switch.log"
+  # Many small packs cost lookups: git repacks when there are enough of them.
+  git gc --auto --quiet </dev/null >/dev/null 2>&1 || true
+  # The idle monitor counts a recent push as activity.
+  if mkdir -p "$RUN" 2>/dev/null; then touch "$RUN/last-push" 2>/dev/null || true; fi
+}
+
+cmd_adopt() {
+  local tree="" head=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --tree) tree=${2:-}; shift 2 ;;
+      --head) head=${2:-}; shift 2 ;;
+      *) die "usage: push-receive.sh adopt --tree P --head H" ;;
+    esac
+  done
+  { is_id "$tree" && is_id "$head"; } || die "usage: push-receive.sh adopt --tree P --head H (object ids)"
+  trap 'release_lock' EXIT
+  take_lock
+  finish_switch
+  [ -d "$GIT_DIR" ] || die "nothing was pushed to $SRC"
+  local work
+  work=$(worktree_tree)
+  if [ "$work" != "$tree" ] || [ "$(rev HEAD)" != "$head" ]; then
+    print_state "$work"
+    echo "push-receive: $SRC changed again since; pull again" >&2
+    exit "$EXIT_CHANGED"
+  fi
+  local commit=$head
+  [ "$(git rev-parse "$head^{tree}")" = "$tree" ] ||
+    commit=$(attempt "recording the pod's tree" git commit-tree "$tree" -p "$head" -m 'trampoline: the work tree as pulled')
+  # The index becomes the tree (git diff in the pod shows changes since this point again).
+  attempt "updating the index" git add -A -- .
+  git update-ref refs/trampoline/base "$head"
+  git update-ref refs/trampoline/pushed "$commit"
+  printf '%s %s %s\n' "$tree" "$commit" "$head" > "$PUSHED_FILE"
+}
+
+sub=${1:-}
+[ $# = 0 ] || shift
+case $sub in
+  receive) cmd_receive "$@" ;;
+  state) cmd_state "$@" ;;
+  adopt) cmd_adopt "$@" ;;
+  *) die "usage: push-receive.sh receive|state|adopt ... (see its header)" ;;
 esac
-
-tree=$TREES/$id
-if [ -e "$tree" ]; then
-  remove_tree "$partial"
-else
-  attempt "renaming $partial" mv -T "$partial" "$tree"
-fi
-if [ -e "$WORKSPACE/src" ] && [ ! -L "$WORKSPACE/src" ]; then
-  die "$WORKSPACE/src is a real directory, not the symlink pushes manage; move it away and push again"
-fi
-# ln + rename: readers see the old tree or the new one, never neither.
-attempt "linking the new tree" ln -sfn "$tree" "$WORKSPACE/.src.new"
-attempt "swapping $WORKSPACE/src" mv -T "$WORKSPACE/.src.new" "$WORKSPACE/src"
-
-for old in "$TREES"/*; do
-  [ "$old" = "$tree" ] || [ ! -e "$old" ] || remove_tree "$old"
-done
-# The idle monitor counts a recent push as activity.
-mkdir -p "$RUN" 2>/dev/null && touch "$RUN/last-push" 2>/dev/null || true

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { archiveTree, hasUncommittedChanges, headTree, lfsPointers, localTrees, parseCatFileBatch, pushSource, requireRepo, worktreeTree } from './git.ts'
+import { archiveTree, currentBranch, gitIdentity, headCommit, packObjects, presentObjects, revListArgs, hasUncommittedChanges, headTree, lfsPointers, localTrees, parseCatFileBatch, pushSource, requireRepo, worktreeTree } from './git.ts'
 import { ExitCode, UserError } from './errors.ts'
 
 // A real repository in a temporary directory: these are the git behaviours push relies on.
@@ -75,7 +75,7 @@ describe('a clean repository', () => {
     const head = run('rev-parse', 'HEAD^{tree}')
     expect(await headTree(repo)).toBe(head)
     expect(await hasUncommittedChanges(repo)).toBe(false)
-    expect(await pushSource(repo, 'auto')).toEqual({ tree: head, from: 'head' })
+    expect(await pushSource(repo, 'auto')).toEqual({ tree: head, from: 'head', commit: run('rev-parse', 'HEAD') })
     expect(await worktreeTree(repo)).toBe(head)
     expect(await localTrees(repo)).toEqual([head, head])
   })
@@ -123,7 +123,7 @@ describe('a dirty work tree', () => {
 
   it('--head pushes HEAD regardless', async () => {
     writeFileSync(join(repo, 'a.txt'), 'changed\n')
-    expect(await pushSource(repo, 'head')).toEqual({ tree: run('rev-parse', 'HEAD^{tree}'), from: 'head' })
+    expect(await pushSource(repo, 'head')).toEqual({ tree: run('rev-parse', 'HEAD^{tree}'), from: 'head', commit: run('rev-parse', 'HEAD') })
   })
 
   it('snapshots the work tree without touching the index or leaving temp files', async () => {
@@ -353,5 +353,56 @@ describe('Git LFS pointer files', () => {
     expect([...objects.keys()]).toEqual(['aaa', 'ccc'])
     expect([...objects.get('aaa')!]).toEqual([0, 10, 255])
     expect(objects.get('ccc')!.length).toBe(0)
+  })
+})
+
+// --- packs: what a push sends ---------------------------------------------------------
+
+describe('packs of what the pod lacks', () => {
+  beforeEach(() => commitFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }))
+
+  async function packedIds(pack: Awaited<ReturnType<typeof packObjects>>): Promise<string[]> {
+    const chunks: Buffer[] = []
+    pack.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+    await pack.done
+    // Index the pack in a scratch repository and list what it holds.
+    const scratch = mkdtempSync(join(tmpdir(), 'trampoline-pack-test-'))
+    try {
+      execFileSync('git', ['init', '-q', scratch])
+      const out = execFileSync('git', ['index-pack', '--stdin'], { cwd: scratch, input: Buffer.concat(chunks), encoding: 'utf8' }).trim()
+      const idx = join(scratch, '.git', 'objects', 'pack', `pack-${out.split(/\s+/).pop()}.idx`)
+      return execFileSync('git', ['show-index'], { cwd: scratch, input: readFileSync(idx), encoding: 'utf8' }).split('\n').filter(Boolean).map((line) => line.split(' ')[1]).sort()
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  }
+
+  it('a full pack: every object of the tree, and the commit alone (no history)', async () => {
+    writeFileSync(join(repo, 'a.txt'), 'second\n')
+    run('commit', '-qam', 'second')
+    const commit = (await headCommit(repo))!
+    const tree = run('rev-parse', 'HEAD^{tree}')
+    const pack = await packObjects(repo, { trees: [tree], commits: [commit], exclude: [] })
+    const ids = await packedIds(pack)
+    expect(ids).toEqual([commit, tree, run('rev-parse', 'HEAD:a.txt'), run('rev-parse', 'HEAD:b.txt')].sort())
+    expect(pack.objects).toBe(4)
+  })
+
+  it('an incremental pack: only what changed since the tree the pod has', async () => {
+    const before = run('rev-parse', 'HEAD^{tree}')
+    writeFileSync(join(repo, 'a.txt'), 'changed\n')
+    const tree = await worktreeTree(repo)
+    const ids = await packedIds(await packObjects(repo, { trees: [tree], commits: [], exclude: [before] }))
+    expect(ids).toEqual([tree, run('rev-parse', `${tree}:a.txt`)].sort())
+    expect(revListArgs({ trees: [tree], commits: [], exclude: [before, before] })).toEqual(['rev-list', '--objects', tree, '--not', before])
+  })
+
+  it('knows which ids are here, the branch and the identity', async () => {
+    const here = run('rev-parse', 'HEAD')
+    expect(await presentObjects(repo, [here, 'f'.repeat(40)])).toEqual([here])
+    expect(await currentBranch(repo)).toBe(run('symbolic-ref', '--short', 'HEAD'))
+    run('checkout', '-q', '--detach')
+    expect(await currentBranch(repo)).toBeUndefined()
+    expect(await gitIdentity(repo)).toEqual({ name: 'Test', email: 'test@example.com' })
   })
 })

@@ -25,6 +25,8 @@ export interface PushSource {
   tree: string
   /** What the tree is: HEAD, or a snapshot of the work tree. */
   from: 'head' | 'worktree'
+  /** HEAD's commit (the pod's HEAD after the push); undefined in a repository without commits. */
+  commit?: string
   /** Submodules read into the tree (paths from the repository root, nested ones too). */
   submodules?: string[]
 }
@@ -87,6 +89,27 @@ export function requireRepo(repoRoot: string | undefined): string {
   })
 }
 
+/** HEAD's commit id, or undefined when the repository has no commits yet. */
+export async function headCommit(root: string): Promise<string | undefined> {
+  const result = await git(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])
+  return result.code === 0 ? result.stdout.trim() : undefined
+}
+
+/** The checked-out branch's short name; undefined on a detached HEAD. */
+export async function currentBranch(root: string): Promise<string | undefined> {
+  const result = await git(root, ['symbolic-ref', '--quiet', '--short', 'HEAD'])
+  return result.code === 0 && result.stdout.trim() ? result.stdout.trim() : undefined
+}
+
+/** user.name and user.email as git would use them here (either may be unset). */
+export async function gitIdentity(root: string): Promise<{ name?: string; email?: string }> {
+  const [name, email] = await Promise.all(['user.name', 'user.email'].map((key) => git(root, ['config', '--get', key])))
+  return {
+    ...(name.code === 0 && name.stdout.trim() ? { name: name.stdout.trim() } : {}),
+    ...(email.code === 0 && email.stdout.trim() ? { email: email.stdout.trim() } : {}),
+  }
+}
+
 /** HEAD's tree id, or undefined when the repository has no commits yet. */
 export async function headTree(root: string): Promise<string | undefined> {
   const result = await git(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{tree}'])
@@ -146,8 +169,11 @@ export async function pushSource(root: string, mode: PushMode): Promise<PushSour
 }
 
 async function pushSourceOf(root: string, mode: PushMode): Promise<PushSource> {
-  if (mode === 'worktree') return { tree: await worktreeTree(root), from: 'worktree' }
-  const head = await headTree(root)
+  if (mode === 'worktree') {
+    const [tree, commit] = await Promise.all([worktreeTree(root), headCommit(root)])
+    return commit ? { tree, from: 'worktree', commit } : { tree, from: 'worktree' }
+  }
+  const [head, commit] = await Promise.all([headTree(root), headCommit(root)])
   if (!head) {
     throw new UserError('the repository has no commits yet, so there is no HEAD to push', {
       hint: 'Commit something first, or pass --worktree to push the work tree as it is.',
@@ -160,7 +186,7 @@ async function pushSourceOf(root: string, mode: PushMode): Promise<PushSource> {
       exitCode: ExitCode.local,
     })
   }
-  return { tree: head, from: 'head' }
+  return commit ? { tree: head, from: 'head', commit } : { tree: head, from: 'head' }
 }
 
 /** Both local candidates for "what was pushed" (submodules read in), for staleness warnings; never throws. */
@@ -406,6 +432,88 @@ export function archiveTree(root: string, tree: string): GitArchive {
   return {
     stream: child.stdout,
     done,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill()
+    },
+  }
+}
+
+// --- packs: the objects a push sends ---------------------------------------------------
+
+/** The object environment of a tree: the private one of a combined (submodule) tree. */
+export function treeEnv(tree: string): NodeJS.ProcessEnv {
+  return combinedTrees.get(tree) ?? process.env
+}
+
+/** Which of `ids` this repository has (as any type); the rest are unknown here. */
+export async function presentObjects(root: string, ids: string[], env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const wanted = [...new Set(ids)]
+  if (!wanted.length) return []
+  const result = await gitBuffer(root, ['cat-file', '--batch-check=%(objectname)'], env, `${wanted.join('\n')}\n`)
+  if (result.code !== 0) return []
+  const found = new Set(result.stdout.toString('utf8').split('\n').filter((line) => /^[0-9a-f]+$/.test(line)))
+  return wanted.filter((id) => found.has(id))
+}
+
+export interface PackRequest {
+  /** Trees whose objects are sent (the pushed tree, the base commit's tree). */
+  trees: string[]
+  /** Single commit objects sent as they are (shallow: no parents, no history). */
+  commits: string[]
+  /** Trees the receiver has: their objects are left out. Must exist here. */
+  exclude: string[]
+}
+
+/** rev-list's arguments for the objects of a pack request. */
+export function revListArgs(request: PackRequest): string[] {
+  const args = ['rev-list', '--objects', ...new Set(request.trees)]
+  const exclude = [...new Set(request.exclude)]
+  return exclude.length ? [...args, '--not', ...exclude] : args
+}
+
+export interface GitPack {
+  /** The pack (git pack-objects --stdout), streamed. */
+  stream: Readable
+  /** Settles when git exits: rejects with git's message if it failed. */
+  done: Promise<void>
+  /** How many objects the pack holds. */
+  objects: number
+  kill(): void
+}
+
+/**
+ * A pack of the objects of `request` (trees walked, commits alone), without what the
+ * receiver already has. No delta search (--window=0: speed over size; deltas already in
+ * local packs are reused) and light compression: the pod's disk and the channel are fast,
+ * the laptop's CPU is the cost that shows.
+ */
+export async function packObjects(root: string, request: PackRequest, env: NodeJS.ProcessEnv = process.env): Promise<GitPack> {
+  const listed = await gitBuffer(root, revListArgs(request), env, '')
+  if (listed.code !== 0) throw new UserError(`git rev-list failed for ${request.trees.join(' ')}`, { exitCode: ExitCode.local })
+  const lines = listed.stdout.toString('utf8').split('\n').filter(Boolean)
+  const ids = new Set(lines.map((line) => line.slice(0, line.indexOf(' ') < 0 ? undefined : line.indexOf(' '))))
+  for (const commit of request.commits) if (!ids.has(commit)) lines.push(commit)
+  const child = spawn('git', ['-c', 'pack.compression=1', 'pack-objects', '--stdout', '-q', '--window=0', '--delta-base-offset'], {
+    cwd: root,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  child.stdin.on('error', () => {})
+  child.stdin.end(lines.length ? `${lines.join('\n')}\n` : '')
+  const done = new Promise<void>((resolveDone, fail) => {
+    child.on('error', (error) => fail(gitSpawnError(error)))
+    child.on('close', (code, signal) => {
+      if (code === 0) resolveDone()
+      else fail(new UserError(`git pack-objects failed: ${stderr.trim() || (signal ? `killed by ${signal}` : `exit ${code}`)}`, { exitCode: ExitCode.local }))
+    })
+  })
+  done.catch(() => {})
+  return {
+    stream: child.stdout,
+    done,
+    objects: lines.length,
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill()
     },

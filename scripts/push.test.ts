@@ -33,3 +33,41 @@ describe('pushReceiveError', () => {
     expect(script).toContain(`EXIT_BUSY=${PUSH_RECEIVE_EXIT.busy}`)
   })
 })
+
+describe('the push record and the receiver command line', async () => {
+  const { parseRecord, receiveArgv, podChangesError, POD_CHANGES_EXIT } = await import('./push.ts')
+  const { parseState } = await import('./workspace/state.ts')
+  const commit = 'c'.repeat(40)
+
+  it('reads records with and without the commit (older versions wrote the tree only)', () => {
+    expect(parseRecord(`${tree}\n`)).toEqual({ tree })
+    expect(parseRecord(`${tree} ${commit}\n`)).toEqual({ tree, commit })
+    expect(parseRecord('garbage')).toBeUndefined()
+    expect(parseRecord(undefined)).toBeUndefined()
+  })
+
+  it('builds receive with the base, what the pod holds, the branch and identity', () => {
+    expect(receiveArgv({ tree, commit, from: tree, branch: 'main', identity: { name: 'A B', email: 'a@b' }, force: true })).toEqual([
+      '/opt/trampoline/push-receive.sh', 'receive', '--tree', tree, '--base', commit, '--from', tree, '--branch', 'main', '--name', 'A B', '--email', 'a@b', '--force',
+    ])
+    expect(receiveArgv({ tree })).toEqual(['/opt/trampoline/push-receive.sh', 'receive', '--tree', tree, '--base', '-', '--from', '-', '--branch', 'trampoline'])
+  })
+
+  it('a refusal names the pod\'s changed files and the ways out, with its own exit code', () => {
+    const state = parseState(`pushed ${tree}\ncommit ${commit}\nbase ${commit}\nhead ${commit}\nbranch main\nworktree ${'e'.repeat(40)}\ncommits 0\nchanges\n:100644 100644 ${'1'.repeat(40)} ${'2'.repeat(40)} M\0src/a.ts\0`)
+    const error = podChangesError('web', state, 'sh')
+    expect(error.message).toContain('src/a.ts')
+    expect(error.message).toContain('the command did not run')
+    expect(error.hint).toContain('trampoline diff --name web')
+    expect(error.hint).toContain('trampoline pull --name web')
+    expect(error.hint).toContain('--force')
+    expect(error.exitCode).toBe(POD_CHANGES_EXIT)
+  })
+
+  it('uses the refusal codes push-receive.sh documents', async () => {
+    const { readFileSync } = await import('node:fs')
+    const script = readFileSync(new URL('../container/push-receive.sh', import.meta.url), 'utf8')
+    expect(script).toContain(`EXIT_CHANGED=${PUSH_RECEIVE_EXIT.podChanges}`)
+    expect(script).toContain(`EXIT_RESEND=${PUSH_RECEIVE_EXIT.resend}`)
+  })
+})

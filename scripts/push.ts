@@ -1,21 +1,29 @@
-// Sending a git tree into the pod: `git archive` streamed into push-receive.sh over exec,
-// with backpressure end to end (git waits for the socket, the socket for the pod), and the
-// push remembered locally only once the pod has said it succeeded.
+// Sending the project into the pod's workspace (/workspace/src, a git work tree): only the
+// git objects the pod lacks travel, as one `git pack-objects` stream into push-receive.sh
+// over exec, with backpressure end to end; the pod updates the files that changed with
+// git itself. The push is remembered locally only once the pod has said it succeeded.
 import type { CommandContext } from './context.ts'
 import { onInterrupt } from './cleanup.ts'
 import { ExitCode, UserError } from './errors.ts'
-import { archiveTree, type PushSource } from './git.ts'
+import { gitIdentity, currentBranch, packObjects, presentObjects, treeEnv, type PushSource } from './git.ts'
 import type { ExecSession } from './kube/exec.ts'
 import { requireRunningPod } from './kube/pods.ts'
 import type { InstanceState } from './state.ts'
 import { ByteProgress } from './progress.ts'
 import { captureInPod, runInPod } from './remote.ts'
-import { LAST_PUSH_FILE, PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId, treeDir } from './workspace.ts'
+import { LAST_PUSH_FILE, PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
+import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from './workspace/state.ts'
+import { Writable } from 'node:stream'
 
 export interface PushResult {
   tree: string
   from: PushSource['from']
+  /** The pod's HEAD after the push (the local HEAD commit), when there is one. */
+  commit?: string
+  /** Bytes sent (the pack: only objects the pod lacked). */
   bytes: number
+  /** Objects in the pack. */
+  objects: number
   seconds: number
   /** The pod already had this tree: nothing was sent. */
   skipped: boolean
@@ -23,28 +31,49 @@ export interface PushResult {
 }
 
 export interface PushOptions {
-  /** Send even when the pod already has the tree. */
+  /** Send even when the pod already has the tree, and overwrite changes made in the pod. */
   force?: boolean
   /** Progress line and summary (push-tarball); the sh adapter pushes silently. */
   report?: boolean
+  /** Author of the pod's commits (defaults: the local git config). */
+  identity?: { name?: string; email?: string }
 }
 
-export function lastPushed(state: InstanceState): string | undefined {
-  const tree = state.read(LAST_PUSH_FILE)?.trim()
-  return tree && isTreeId(tree) ? tree : undefined
+/** What the last successful push left in the pod: the tree, and HEAD's commit. */
+export interface PushRecord {
+  tree: string
+  commit?: string
 }
 
-function recordPush(state: InstanceState, tree: string): void {
-  state.write(LAST_PUSH_FILE, `${tree}\n`)
+/** The local record of the last push: `<tree> [<commit>]` (older versions wrote the tree only). */
+export function parseRecord(text: string | undefined): PushRecord | undefined {
+  const [tree, commit] = (text ?? '').trim().split(/\s+/)
+  if (!tree || !isTreeId(tree)) return undefined
+  return commit && isTreeId(commit) ? { tree, commit } : { tree }
+}
+
+export function lastPushed(state: InstanceState): PushRecord | undefined {
+  return parseRecord(state.read(LAST_PUSH_FILE))
+}
+
+export function recordPush(state: InstanceState, record: PushRecord): void {
+  state.write(LAST_PUSH_FILE, `${record.tree}${record.commit ? ` ${record.commit}` : ''}\n`)
 }
 
 /** push-receive.sh's exit codes that mean more than "failed" (see its header). */
 export const PUSH_RECEIVE_EXIT = {
   /** No space left on the instance's volume (ENOSPC's errno). */
   volumeFull: 28,
+  /** The pod has changes since the last push; its state is on stdout. */
+  podChanges: 66,
+  /** The pod's pushed tree is not the one the sender assumed; its state is on stdout. */
+  resend: 67,
   /** Another push held the pod's push lock for the whole bounded wait (EX_TEMPFAIL). */
   busy: 75,
 } as const
+
+/** trampoline's exit code when a push would overwrite changes made in the pod. */
+export const POD_CHANGES_EXIT = 8
 
 /** The pod's push lock (a directory naming its holder; push-receive.sh). */
 const WORKSPACE_TREES_LOCK = `${TREES_DIR}/.push-lock`
@@ -71,6 +100,18 @@ export function pushReceiveError(exitCode: number, instance: string, tree: strin
   })
 }
 
+/** A push refused because it would overwrite what was changed in the pod since the last one. */
+export function podChangesError(instance: string, state: PodState, by: 'push' | 'sh' = 'push'): UserError {
+  const lines = describeChanges(state)
+  const name = instance === 'default' ? '' : ` --name ${instance}`
+  const what = by === 'sh' ? 'the command did not run: pushing the local work tree' : 'the push'
+  return new UserError(`${WORKSPACE_SRC} in the pod has changes made there since the last push, and ${what} would overwrite them:\n    ${lines.join('\n    ')}`, {
+    hint: `See them with: trampoline diff${name}; bring them here with: trampoline pull${name}; ` +
+      `or overwrite them: trampoline push-tarball${name} --worktree --force.`,
+    exitCode: POD_CHANGES_EXIT,
+  })
+}
+
 /** A push whose connection to the cluster was lost: say what that means for the workspace. */
 function lostPushError(error: UserError): UserError {
   return new UserError(error.message, {
@@ -80,81 +121,154 @@ function lostPushError(error: UserError): UserError {
   })
 }
 
-/** The tree /workspace/src points at in the pod, if anything was pushed. */
-export async function podTree(context: CommandContext): Promise<string | undefined> {
-  const { exitCode, stdout } = await captureInPod(context, ['readlink', '-f', WORKSPACE_SRC])
-  const target = stdout.trim()
-  if (exitCode !== 0 || !target.startsWith(treeDir(''))) return undefined
-  const tree = target.slice(treeDir('').length)
-  return isTreeId(tree) ? tree : undefined
+/** The pod's workspace as push-receive.sh reports it (one exec; it reads the work tree). */
+export async function podState(context: CommandContext): Promise<PodState> {
+  const { exitCode, stdout, stderr } = await captureInPod(context, [PUSH_RECEIVE, 'state'])
+  if (exitCode !== 0) {
+    throw new UserError(`reading the pod's workspace failed (exit ${exitCode}): ${stderr.trim()}`, {
+      hint: `Is the pod's ${PUSH_RECEIVE} from an older trampoline? Run: trampoline setup --name ${context.names.instance}`,
+      exitCode: ExitCode.failure,
+    })
+  }
+  return parseState(stdout)
 }
 
-/** Stream one tree into push-receive.sh. Throws unless the pod reported success. */
-export async function sendTree(context: CommandContext, root: string, tree: string, report: boolean): Promise<{ bytes: number; seconds: number }> {
-  const archive = archiveTree(root, tree)
-  let gitError: Error | undefined
-  archive.done.catch((error: Error) => (gitError = error))
+/** The tree last pushed to the pod, if anything was pushed (one cheap probe). */
+export async function podTree(context: CommandContext): Promise<string | undefined> {
+  const { exitCode, stdout } = await captureInPod(context, ['git', '-C', WORKSPACE_SRC, 'rev-parse', '--verify', '--quiet', 'refs/trampoline/pushed^{tree}'])
+  const tree = stdout.trim()
+  return exitCode === 0 && isTreeId(tree) ? tree : undefined
+}
 
-  const progress = new ByteProgress({ label: 'push', live: report ? undefined : false })
+/** push-receive.sh receive's command line. */
+export function receiveArgv(request: { tree: string; commit?: string; from?: string; branch?: string; force?: boolean; identity?: { name?: string; email?: string } }): string[] {
+  const argv = [PUSH_RECEIVE, 'receive', '--tree', request.tree, '--base', request.commit ?? '-', '--from', request.from ?? '-', '--branch', request.branch ?? 'trampoline']
+  if (request.identity?.name) argv.push('--name', request.identity.name)
+  if (request.identity?.email) argv.push('--email', request.identity.email)
+  if (request.force) argv.push('--force')
+  return argv
+}
+
+/** What the sender believes the pod holds: its objects are left out of the pack. */
+interface PodHolds {
+  tree?: string
+  commit?: string
+}
+
+interface SendResult {
+  exitCode: number
+  stdout: string
+  bytes: number
+  objects: number
+  seconds: number
+}
+
+/** Stream one pack into push-receive.sh receive. Resolves to its exit code and stdout. */
+async function sendPack(context: CommandContext, root: string, source: PushSource, holds: PodHolds, options: PushOptions & { branch?: string }): Promise<SendResult> {
+  const env = treeEnv(source.tree)
+  const present = await presentObjects(root, [holds.tree, holds.commit].filter((id): id is string => !!id), env)
+  const exclude = [
+    ...(holds.tree && present.includes(holds.tree) ? [holds.tree] : []),
+    ...(holds.commit && present.includes(holds.commit) ? [`${holds.commit}^{tree}`] : []),
+  ]
+  const trees = source.commit ? [source.tree, `${source.commit}^{tree}`] : [source.tree]
+  const commits = source.commit && source.commit !== holds.commit ? [source.commit] : []
+  const pack = await packObjects(root, { trees, commits, exclude }, env)
+  let gitError: Error | undefined
+  pack.done.catch((error: Error) => (gitError = error))
+
+  const progress = new ByteProgress({ label: 'push', live: options.report ? undefined : false })
   // Its failure is reported as gitError; without a listener it would crash the process.
   progress.on('error', () => {})
   progress.phase('uploading')
-  progress.on('finish', () => progress.phase('unpacking in the pod'))
-  // The stream ends only once git has exited cleanly: a failed git archive must not look
-  // like a complete tar to the pod, so then we break the connection instead.
-  archive.stream.pipe(progress, { end: false })
-  archive.done.then(() => progress.end(), (error: Error) => progress.destroy(error))
+  progress.on('finish', () => progress.phase('updating the pod'))
+  // The stream ends only once git has exited cleanly: a failed pack-objects must not look
+  // like a complete pack to the pod, so then we break the connection instead.
+  pack.stream.pipe(progress, { end: false })
+  pack.done.then(() => progress.end(), (error: Error) => progress.destroy(error))
 
+  let stdout = ''
+  const collect = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (stdout.length < 1 << 20) stdout += chunk.toString('utf8')
+      callback()
+    },
+  })
   let session: ExecSession | undefined
   const unregister = onInterrupt(() => {
     session?.abort()
-    archive.kill()
+    pack.kill()
   })
   try {
+    const argv = receiveArgv({ tree: source.tree, commit: source.commit, from: holds.tree, branch: options.branch, force: options.force, identity: options.identity })
     const exitCode = await runInPod(context, {
-      command: [PUSH_RECEIVE, tree],
+      command: argv,
       stdin: progress,
-      // push-receive.sh prints nothing on success; whatever it says is for the user, and
-      // stdout stays clean for --json.
-      stdout: process.stderr,
+      // What it says on stderr is for the user; stdout (its state, when it refuses) is ours.
+      stdout: collect,
       stderr: process.stderr,
       onOpen: (open) => (session = open),
     }).catch((error) => {
       if (gitError) throw gitError
       throw error instanceof UserError && error.exitCode === ExitCode.cluster ? lostPushError(error) : error
     })
-    if (gitError) throw gitError
-    if (exitCode !== 0) throw pushReceiveError(exitCode, context.names.instance, tree)
-    return progress.finish(report ? 'pushed' : undefined)
+    // A refusal ends the receiver before it reads the pack: git's broken pipe is no error then.
+    if (gitError && exitCode === 0) throw gitError
+    const { bytes, seconds } = progress.finish(exitCode === 0 && options.report ? 'pushed' : undefined)
+    return { exitCode, stdout, bytes, objects: pack.objects, seconds }
   } finally {
     unregister()
-    archive.kill()
+    pack.kill()
     progress.finish()
   }
 }
 
-/** Push a tree, unless the pod already has it (one cheap probe). */
-export async function pushTree(context: CommandContext, root: string, source: PushSource, options: PushOptions = {}): Promise<PushResult> {
-  const base = { tree: source.tree, from: source.from, workspace: WORKSPACE_SRC }
-  await requireRunningPod(context)
-  if (!options.force && (await podTree(context)) === source.tree) {
-    recordPush(context.state, source.tree)
-    return { ...base, bytes: 0, seconds: 0, skipped: true }
+/**
+ * Send the source to the pod: a pack of what the pod lacks (judged by `holds`, else by the
+ * local record of the last push), retried once with what the pod says it has when that
+ * guess was wrong. Throws podChangesError when the pod has changes (unless force).
+ */
+async function pushWorkspace(context: CommandContext, root: string, source: PushSource, options: PushOptions, holds: PodHolds | undefined, by: 'push' | 'sh'): Promise<PushResult> {
+  const [branch, identity] = await Promise.all([currentBranch(root), options.identity ? Promise.resolve(options.identity) : gitIdentity(root)])
+  let guess: PodHolds = holds ?? lastPushed(context.state) ?? {}
+  for (let attempt = 0; ; attempt++) {
+    const sent = await sendPack(context, root, source, guess, { ...options, branch, identity })
+    if (sent.exitCode === 0) {
+      recordPush(context.state, { tree: source.tree, commit: source.commit })
+      return { tree: source.tree, from: source.from, commit: source.commit, bytes: sent.bytes, objects: sent.objects, seconds: sent.seconds, skipped: false, workspace: WORKSPACE_SRC }
+    }
+    if (sent.exitCode === PUSH_RECEIVE_EXIT.podChanges) throw podChangesError(context.names.instance, parseState(sent.stdout), by)
+    if (sent.exitCode === PUSH_RECEIVE_EXIT.resend && attempt === 0) {
+      const pod = parseState(sent.stdout)
+      guess = { tree: pod.pushed, commit: pod.base }
+      continue
+    }
+    throw pushReceiveError(sent.exitCode, context.names.instance, source.tree)
   }
-  const { bytes, seconds } = await sendTree(context, root, source.tree, options.report ?? false)
-  recordPush(context.state, source.tree)
-  return { ...base, bytes, seconds, skipped: false }
+}
+
+/** Push a tree, unless the pod already has it; refuses to overwrite changes made in the pod. */
+export async function pushTree(context: CommandContext, root: string, source: PushSource, options: PushOptions = {}): Promise<PushResult> {
+  const base = { tree: source.tree, from: source.from, commit: source.commit, workspace: WORKSPACE_SRC }
+  await requireRunningPod(context)
+  const state = await podState(context)
+  if (!options.force && podHas(state, source.tree, source.commit)) {
+    recordPush(context.state, { tree: source.tree, commit: source.commit })
+    return { ...base, bytes: 0, objects: 0, seconds: 0, skipped: true }
+  }
+  if (!options.force && hasPodChanges(state)) throw podChangesError(context.names.instance, state)
+  return pushWorkspace(context, root, source, options, { tree: state.pushed, commit: state.base }, 'push')
 }
 
 /**
- * The sh adapter's push before each command: only when the tree changed since the last
- * push. The check is local state, so an unchanged tree costs no round trip.
+ * The sh adapter's push before each command: only when the tree (or HEAD) changed since
+ * the last push. The check is local state, so an unchanged tree costs no round trip; a
+ * changed one costs one exec, sending what the pod lacks according to the local record.
  */
 export async function pushIfChanged(context: CommandContext, root: string, source: PushSource): Promise<PushResult> {
-  const base = { tree: source.tree, from: source.from, workspace: WORKSPACE_SRC }
-  if (lastPushed(context.state) === source.tree) return { ...base, bytes: 0, seconds: 0, skipped: true }
+  const base = { tree: source.tree, from: source.from, commit: source.commit, workspace: WORKSPACE_SRC }
+  const last = lastPushed(context.state)
+  if (last?.tree === source.tree && last.commit === source.commit) return { ...base, bytes: 0, objects: 0, seconds: 0, skipped: true }
   await requireRunningPod(context)
-  const { bytes, seconds } = await sendTree(context, root, source.tree, false)
-  recordPush(context.state, source.tree)
-  return { ...base, bytes, seconds, skipped: false }
+  return pushWorkspace(context, root, source, {}, undefined, 'sh')
 }

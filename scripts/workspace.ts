@@ -2,20 +2,21 @@
 // how a local directory maps onto the pushed copy. Pure, so it is unit-tested.
 import { isAbsolute, relative, sep } from 'node:path'
 
-/** A symlink to the current tree under TREES_DIR, swapped atomically by push-receive.sh. */
+/**
+ * The pushed project: a git work tree at this fixed path (Claude Code keys trust and
+ * per-project settings on it), HEAD the pushed commit, refs/trampoline/pushed the pushed
+ * tree; push-receive.sh updates it in place.
+ */
 export const WORKSPACE_SRC = '/workspace/src'
+/** push-receive.sh's own files: the push lock, the switch journal, `pushed`. */
 export const TREES_DIR = '/workspace/.trees'
-/** Reads a tar on stdin, extracts it as the given tree and points WORKSPACE_SRC at it. */
+/** receive (a git pack on stdin), state, adopt: the pod's side of push, diff and pull. */
 export const PUSH_RECEIVE = '/opt/trampoline/push-receive.sh'
 /** Build results are symlinked here; the directory belongs to the user container's UID. */
 export const GC_ROOTS_DIR = '/nix/var/nix/gcroots/trampoline'
 
-/** Local state file holding the tree id of the last successful push. */
+/** Local state file holding the tree id (and HEAD commit) of the last successful push. */
 export const LAST_PUSH_FILE = 'last-push'
-
-export function treeDir(tree: string): string {
-  return `${TREES_DIR}/${tree}`
-}
 
 /** Git object ids: SHA-1 (40 hex) or SHA-256 (64 hex). Anything else never reaches a shell. */
 export function isTreeId(text: string): boolean {

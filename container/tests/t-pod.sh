@@ -87,11 +87,13 @@ t_ssh_ng() {
 }
 check "ssh-ng: nix store ping, nix copy --to and --from the pod over sshd (nix-daemon --stdio)" t_ssh_ng
 
-# --- push-receive ---------------------------------------------------------------------
-git init -q "$T/repo"
+# --- push-receive (the workspace; t-workspace.sh has the rest) ----------------------------
+# shellcheck source=workspace-lib.sh
+source "$HERE/workspace-lib.sh"
+git init -q -b main "$T/repo"
 git -C "$T/repo" config user.email t@example.invalid
 git -C "$T/repo" config user.name test
-push_commit() { # push_commit N: a new commit, its tree id in TREE and tar in $T/tree-N.tar
+push_commit() { # push_commit N: a new commit, its tree id printed (and its tar in $T/tree-N.tar)
   mkdir -p "$T/repo/sub"
   echo "version $1" > "$T/repo/README"
   for i in $(seq 1 40); do echo "$1 $i" > "$T/repo/sub/file$i"; done
@@ -99,67 +101,43 @@ push_commit() { # push_commit N: a new commit, its tree id in TREE and tar in $T
   git -C "$T/repo" archive --format=tar HEAD > "$T/tree-$1.tar"
   git -C "$T/repo" rev-parse 'HEAD^{tree}'
 }
-push() { user_script /opt/trampoline/push-receive.sh "$@"; }
+# push TREE: push $T/repo (at TREE, its HEAD) into /workspace as the CLI does.
+push() {
+  [ "$(git -C "$T/repo" rev-parse 'HEAD^{tree}')" = "$1" ] || { echo "push: $T/repo is not at $1"; return 1; }
+  ws_push "$T/repo"
+}
 TREE1=$(push_commit 1)
 TREE2=$(push_commit 2)
-TREE3=$(push_commit 3)
 
 t_push_good() {
-  local out
-  out=$(push "$TREE1" < "$T/tree-1.tar" 2>&1)
+  local out inode
+  git -C "$T/repo" checkout -q HEAD~1
+  out=$(push "$TREE1" 2>&1)
   [ -z "$out" ] || { echo "printed: $out"; return 1; }
-  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE1" ]
+  [ -d /workspace/src/.git ] && [ ! -L /workspace/src ]
   [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ]
   [ "$(stat -c %u /workspace/src/README)" = 1000 ]
   [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ]
-  push "$TREE2" < "$T/tree-2.tar"
-  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
-  [ "$(ls /workspace/.trees)" = "$TREE2" ]
+  inode=$(stat -c %i /workspace/src)
+  git -C "$T/repo" checkout -q main
+  push "$TREE2"
+  [ "$(cat /workspace/src/README)" = "version 2" ] && [ "$(stat -c %i /workspace/src)" = "$inode" ]
+  ws_same "$T/repo" "$TREE2" /workspace/src
+  [ "$(ls /workspace/.trees)" = pushed ]
 }
-check "push: a tar becomes /workspace/src -> .trees/<id> (symlink swapped, old tree removed, push recorded)" t_push_good
+check "push: /workspace/src becomes a git work tree at the pushed tree, updated in place (same path and inode), push recorded" t_push_good
 
-t_push_cut_short() {
-  local cut
-  # Cut exactly between two members: GNU tar alone would call that a complete archive.
-  cut=$(python3 -c 'import sys,tarfile; print(tarfile.open(sys.argv[1]).getmembers()[-1].offset)' "$T/tree-3.tar")
-  ! head -c "$cut" "$T/tree-3.tar" | push "$TREE3" 2>"$T/logs/push-cut"
-  grep -q 'end-of-archive' "$T/logs/push-cut"
-  ! head -c $((cut + 700)) "$T/tree-3.tar" | push "$TREE3" 2>"$T/logs/push-cut2"
-  grep -q 'corrupt or was cut short' "$T/logs/push-cut2"
-  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
-  [ ! -e "/workspace/.trees/$TREE3.partial" ] && [ ! -e "/workspace/.trees/$TREE3" ]
-}
-check "push: a stream cut short (between members or inside one) fails clearly; src untouched" t_push_cut_short
-
-t_push_corrupt() {
-  ! head -c 20000 /dev/urandom | push "$TREE3" 2>"$T/logs/push-corrupt"
+TREE3=$(push_commit 3)
+t_push_bad() {
+  ! head -c 20000 /dev/urandom | ws_receive receive --tree "$TREE3" --base "$(git -C "$T/repo" rev-parse HEAD)" --from "$TREE2" 2>"$T/logs/push-corrupt"
   grep -q 'corrupt' "$T/logs/push-corrupt"
-  ! push '../etc' < "$T/tree-3.tar" 2>"$T/logs/push-badid"
+  ! ws_receive receive --tree '../etc' --base - < /dev/null 2>"$T/logs/push-badid"
   grep -q usage "$T/logs/push-badid"
-  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ]
+  [ "$(cat /workspace/src/README)" = "version 2" ]
+  push "$TREE3"
+  [ "$(cat /workspace/src/README)" = "version 3" ]
 }
-check "push: random bytes and a bad tree id fail with a message; src untouched" t_push_corrupt
-
-t_push_killed() {
-  local producer pusher n=0
-  rm -f "$T/push.fifo" && mkfifo "$T/push.fifo"
-  (head -c 16384 "$T/tree-3.tar"; exec sleep 60) > "$T/push.fifo" &
-  producer=$!
-  push "$TREE3" < "$T/push.fifo" >"$T/logs/push-killed" 2>&1 &
-  pusher=$!
-  wait_for 30 [ -e "/workspace/.trees/$TREE3.partial/sub/file1" ]
-  kill_tree "$pusher"
-  kill_tree "$producer"
-  wait "$pusher" "$producer" 2>/dev/null || true
-  [ -d "/workspace/.trees/$TREE3.partial" ]
-  [ "$(readlink /workspace/src)" = "/workspace/.trees/$TREE2" ] && [ "$(cat /workspace/src/README)" = "version 2" ]
-  # The next push cleans the leftover.
-  push "$TREE3" < "$T/tree-3.tar"
-  [ "$(cat /workspace/src/README)" = "version 3" ] && [ ! -e "/workspace/.trees/$TREE3.partial" ]
-  # shellcheck disable=SC2010 # tree ids are hashes: ls output is safe here
-  [ "$(ls -A /workspace/.trees | grep -v '^\.lock$')" = "$TREE3" ]
-}
-check "push: killed mid-stream leaves the previous src; the next push removes the partial tree" t_push_killed
+check "push: random bytes and a bad tree id fail with a message; src untouched; the next push works" t_push_bad
 
 # --- maintenance ----------------------------------------------------------------------
 t_maintenance() {

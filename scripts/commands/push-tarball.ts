@@ -1,9 +1,10 @@
-// `trampoline push-tarball`: the project's git tree into the pod's /workspace/src, as one
-// tar stream over exec. HEAD by default (refusing to leave uncommitted work out silently),
-// or the work tree with --worktree.
+// `trampoline push-tarball`: the project's git tree into the pod's /workspace/src (a git
+// work tree there), sending only the objects the pod lacks. HEAD by default (refusing to
+// leave uncommitted work out silently), or the work tree with --worktree. Refuses to
+// overwrite changes made in the pod since the last push, unless --force.
 import type { CommandModule } from 'yargs'
 import { commandContext, findRepoRoot, printResult, type GlobalOptions } from '../context.ts'
-import { pushSource, requireRepo, type PushMode } from '../git.ts'
+import { gitIdentity, pushSource, requireRepo, type PushMode } from '../git.ts'
 import { info } from '../log.ts'
 import { pushTree } from '../push.ts'
 
@@ -11,6 +12,8 @@ interface PushArgs extends GlobalOptions {
   worktree?: boolean
   head?: boolean
   force?: boolean
+  'git-name'?: string
+  'git-email'?: string
 }
 
 export function pushMode(args: Pick<PushArgs, 'worktree' | 'head'>): PushMode {
@@ -24,7 +27,9 @@ export const command: CommandModule<GlobalOptions, PushArgs> = {
     yargs
       .option('worktree', { type: 'boolean', describe: 'Push the work tree, uncommitted changes included (.gitignore respected)' })
       .option('head', { type: 'boolean', describe: 'Push HEAD even if the work tree has uncommitted changes' })
-      .option('force', { type: 'boolean', describe: 'Send the tree even if the pod already has it' })
+      .option('force', { type: 'boolean', describe: 'Send the tree even if the pod already has it, overwriting changes made in the pod (see trampoline diff)' })
+      .option('git-name', { type: 'string', describe: 'Author name for commits in the pod (default: git config user.name)' })
+      .option('git-email', { type: 'string', describe: 'Author email for commits in the pod (default: git config user.email)' })
       .conflicts('worktree', 'head')
       .example('$0 push-tarball', 'push HEAD (fails if there are uncommitted changes)')
       .example('$0 push-tarball --worktree', 'push exactly what is on disk'),
@@ -33,10 +38,12 @@ export const command: CommandModule<GlobalOptions, PushArgs> = {
     const root = requireRepo(findRepoRoot())
     const source = await pushSource(root, pushMode(args))
     const context = commandContext(args)
-    const result = await pushTree(context, root, source, { force: args.force, report: !args.quiet })
-    const { tree, bytes, seconds, workspace, skipped } = result
+    const local = await gitIdentity(root)
+    const identity = { name: args['git-name'] ?? local.name, email: args['git-email'] ?? local.email }
+    const result = await pushTree(context, root, source, { force: args.force, report: !args.quiet, identity })
+    const { tree, commit, bytes, objects, seconds, workspace, skipped } = result
     if (skipped) info(`the pod already has tree ${tree}: nothing sent (--force to send anyway)`)
     // The tree id is the result, so it is printed even with --quiet.
-    printResult(context, { tree, bytes, seconds, workspace, skipped }, () => tree)
+    printResult(context, { tree, commit: commit ?? null, bytes, objects, seconds, workspace, skipped }, () => tree)
   },
 }
