@@ -4,7 +4,8 @@ import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
-import { exec, execCapture, type ExecOptions } from './kube/exec.ts'
+import { exec, execCapture, type ExecOptions, type ExecResult } from './kube/exec.ts'
+import { runThroughMux } from './mux/client.ts'
 import { USER_CONTAINER, containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './kube/pods.ts'
 
 /**
@@ -36,7 +37,7 @@ export function explainExecOpen(error: unknown, context: CommandContext, doing =
  * The API server turned the exec down (400 "container not found", 404...): usually the pod
  * stopped or went away since we last looked. requireRunningPod says precisely how.
  */
-async function execOpenError(error: unknown, context: CommandContext): Promise<Error> {
+export async function execOpenError(error: unknown, context: CommandContext): Promise<Error> {
   if (error instanceof UpgradeError && error.statusCode !== 403) {
     const why = await requireRunningPod(context).then(() => undefined, (e: unknown) => e)
     if (why instanceof UserError) return why
@@ -66,13 +67,28 @@ export async function openWithRetry<T>(open: () => Promise<T>, delays = OPEN_RET
 
 /**
  * Run in the user container (or another of the pod's); resolves to the remote exit code,
- * throws when there is none. A command killed by a signal while its pod was being deleted
- * or stopped gets an error that says so, instead of a bare 137.
+ * throws when there is none.
  */
 export async function runInPod(context: CommandContext, options: ExecOptions, container: PodContainer = USER_CONTAINER): Promise<number> {
+  // Plain pipes in the user container (shell -- cmd, sh -c): through the local mux helper
+  // when it is on (scripts/mux/), which answers undefined when it cannot take the command
+  // and nothing has run yet.
+  if (container === USER_CONTAINER && !options.tty && !options.onOpen) {
+    const viaMux = await runThroughMux(context, options)
+    if (viaMux !== undefined) return viaMux
+  }
   const result = await openWithRetry(() => exec(containerTarget(context, container), options)).catch(async (error) => {
     throw await execOpenError(error, context)
   })
+  return explainExecResult(context, result)
+}
+
+/**
+ * The exit code of an exec that ran, or the error saying why it has none: lost on the way
+ * (the pod went away, the connection broke), or killed by a signal (> 128) because its pod
+ * was being deleted or stopped, instead of a bare 137.
+ */
+export async function explainExecResult(context: CommandContext, result: ExecResult): Promise<number> {
   if (result.message) throw await explainLostExec(context, result.message)
   if (result.exitCode > 128) {
     const gone = await podGoneReason(context)
@@ -85,7 +101,6 @@ export async function runInPod(context: CommandContext, options: ExecOptions, co
   }
   return result.exitCode
 }
-
 
 /** A short command with small output (and input), e.g. a probe. */
 export async function captureInPod(

@@ -1,16 +1,23 @@
 // `trampoline shell [-- command...]`: a shell (or one command) in the user container, in
 // the pushed tree. With a terminal on both ends it is interactive (raw mode, resizes);
-// otherwise stdin, stdout and stderr are plain pipes, for scripts.
+// otherwise stdin, stdout and stderr are plain pipes, for scripts, and those go through the
+// local mux helper (scripts/mux/) unless --no-mux or TRAMPOLINE_MUX=0.
+//
+// Only what the helper path needs is imported up front: context.ts, kube/ and attach.ts
+// share a chunk with @kubernetes/client-node in the bundle, loaded only for the direct path.
 import type { CommandModule } from 'yargs'
-import { commandContext, type GlobalOptions } from '../context.ts'
+import type { GlobalOptions } from '../context.ts'
 import { RemoteExit } from '../errors.ts'
-import { requireRunningPod } from '../kube/pods.ts'
-import { runAttached } from '../attach.ts'
+import { disableMux, muxEnabled, runThroughMux } from '../mux/client.ts'
+import { muxTarget } from '../mux/target.ts'
+import { isInteractive, releaseStdin } from '../terminal.ts'
 import { WORKSPACE_SRC } from '../workspace.ts'
 
 interface ShellArgs extends GlobalOptions {
   command?: string[]
   '--'?: string[]
+  mux?: boolean
+  'mux-serve'?: boolean
 }
 
 /**
@@ -29,15 +36,44 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
   builder: (yargs) =>
     yargs
       .positional('command', { type: 'string', array: true, describe: 'Command and arguments (put them after --)' })
+      .option('mux', {
+        type: 'boolean',
+        default: true,
+        describe: 'Without a terminal, run through the local helper that keeps the connection to the pod (--no-mux or TRAMPOLINE_MUX=0: without)',
+      })
+      // The helper itself (scripts/mux/server.ts), started by a command that needs it.
+      .option('mux-serve', { type: 'boolean', hidden: true })
       .parserConfiguration({ 'populate--': true })
       .example('$0 shell', 'interactive login shell in /workspace/src')
       .example('$0 shell -- nix flake check', 'one command; its exit code is ours')
       .example("echo 'make' | $0 shell", 'a script on stdin, no terminal'),
   handler: async (args) => {
-    const context = commandContext(args)
+    if (args['mux-serve']) {
+      const [{ serveMux }, { commandContext }] = await Promise.all([import('../mux/server.ts'), import('../context.ts')])
+      await serveMux(commandContext(args))
+      return
+    }
+    if (args.mux === false) disableMux()
     const argv = [...(args.command ?? []), ...(args['--'] ?? [])].map(String)
+    if (!isInteractive() && muxEnabled()) {
+      const target = muxTarget(args)
+      // Without a command and without a terminal, bash reads its script from our stdin.
+      const exitCode = target && (await runThroughMux(target, { command: remoteShellArgv(argv, undefined), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }))
+      if (exitCode !== undefined) {
+        releaseStdin()
+        if (exitCode !== 0) throw new RemoteExit(exitCode)
+        return
+      }
+      // The helper did not take it and nothing ran: the direct path, without trying the helper again.
+      disableMux()
+    }
+    const [{ commandContext }, { requireRunningPod }, { runAttached }] = await Promise.all([
+      import('../context.ts'),
+      import('../kube/pods.ts'),
+      import('../attach.ts'),
+    ])
+    const context = commandContext(args)
     await requireRunningPod(context)
-    // Without a command and without a terminal, bash reads its script from our stdin.
     const exitCode = await runAttached(context, (term) => remoteShellArgv(argv, term))
     if (exitCode !== 0) throw new RemoteExit(exitCode)
   },

@@ -49,6 +49,8 @@ export interface Cluster {
   server: string
   /** The kubeconfig entries in use (undefined in a pod's service account): the mux helper's key. */
   selection?: Selection
+  /** The kubeconfig files read, in precedence order (what the mux helper is started with). */
+  kubeconfigFiles?: string[]
 }
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
@@ -345,6 +347,7 @@ export function connect(options: ClusterOptions): Cluster {
     context: selection.contextName,
     server: String(selection.cluster.server).replace(/\/$/, ''),
     selection,
+    kubeconfigFiles: merged.files,
   }
 }
 

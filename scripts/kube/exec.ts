@@ -31,6 +31,8 @@ export interface ExecResult {
 export interface ExecSession {
   resize(columns: number, rows: number): void
   abort(): void
+  /** The channel protocol the server chose (only v5 can end stdin without ending the exec). */
+  protocol: string
 }
 
 export async function exec(target: ExecTarget, options: ExecOptions): Promise<ExecResult> {
@@ -60,6 +62,7 @@ export async function exec(target: ExecTarget, options: ExecOptions): Promise<Ex
   options.onOpen?.({
     resize: (columns, rows) => open.sendRaw(encodeResize(columns, rows)),
     abort: () => open.close(),
+    protocol: open.protocol,
   })
 
   if (options.stdin) {
