@@ -23,6 +23,13 @@ if [ "$(printf '%s' "${ANTHROPIC_API_KEY-}" | sha256sum | cut -c1-64)" = "$FAKE_
 echo "term: ${TERM-unset}"
 echo "autoupdater: ${DISABLE_AUTOUPDATER-unset}"
 if [ -n "${FAKE_CLAUDE_SLEEP:-}" ]; then sleep "$FAKE_CLAUDE_SLEEP"; fi
+# A conversation on a terminal: an id of its own, then a counter per line typed.
+if [ -n "${FAKE_CLAUDE_INTERACTIVE:-}" ]; then
+  echo "FAKE-ID=$$x$RANDOM"
+  n=0
+  while read -r line; do n=$((n + 1)); echo "COUNT=$n got=$line"; [ "$line" != quit ] || exit 7; done
+  exit 3
+fi
 # Until the input ends: an ssh session's command ends with its connection.
 if [ -n "${FAKE_CLAUDE_STDIN:-}" ]; then cat >/dev/null; fi
 exit "${FAKE_CLAUDE_EXIT:-0}"
@@ -53,7 +60,11 @@ agent() {
 # as_user CMD...: files in the home volume belong to UID 1000.
 as_user() { user_exec "$@"; }
 no_key_in() { ! grep -qF -e "$KEY_A" -e "$KEY_B" "$@"; }
-tree_key() { printf '%s' "-workspace--trees-$1"; }
+# Claude Code's project directory name for a path, and the path claude sees for the
+# workspace: /workspace/src itself (a real directory) or the tree it links to.
+project_key() { printf '%s' "${1//[^a-zA-Z0-9]/-}"; }
+src_real() { readlink -f /workspace/src; }
+src_key() { project_key "$(src_real)"; }
 
 # The pod again, idle timeout long enough not to interfere.
 rm -f /run/trampoline/shutdown /run/trampoline/last-push
@@ -61,7 +72,6 @@ start_daemon
 wait_for 60 daemon_ready || cat "$T/logs/daemon.log"
 start_user 1800
 wait_for 90 sshd_ready || cat "$T/logs/user.log"
-CURRENT_TREE=$(basename "$(readlink /workspace/src)")
 put_agent_key "$KEY_A"
 
 t_agent_key() {
@@ -70,7 +80,7 @@ t_agent_key() {
   echo "$out"; cat "$T/logs/agent-key.err"
   grep -qx 'key: expected' <<<"$out"
   grep -qxF 'argv: [--version]' <<<"$out"
-  grep -qx "cwd: /workspace/.trees/$CURRENT_TREE" <<<"$out"
+  grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qx 'autoupdater: 1' <<<"$out"
   no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err"
   [ ! -s "$T/logs/agent-key.err" ]
@@ -86,10 +96,11 @@ t_agent_fresh_then_continue() {
   out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'first question')
   echo "$out"
   grep -qxF 'argv: [-p] [first question]' <<<"$out"
-  # The tree's project directory now leads to the workspace's.
-  [ "$(readlink "$PROJECTS/$(tree_key "$CURRENT_TREE")")" = -workspace-src ]
+  # A tree behind a link: its project directory now leads to the workspace's.
+  [ "$(src_key)" = -workspace-src ] || [ "$(readlink "$PROJECTS/$(src_key)")" = -workspace-src ]
   # What Claude Code writes for a conversation in this directory.
-  as_user sh -c "echo '{\"type\":\"user\"}' > '$PROJECTS/$(tree_key "$CURRENT_TREE")/11111111-aaaa.jsonl'"
+  as_user mkdir -p "$PROJECTS/$(src_key)"
+  as_user sh -c "echo '{\"type\":\"user\"}' > '$PROJECTS/$(src_key)/11111111-aaaa.jsonl'"
   [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ]
   out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'next question')
   echo "$out"
@@ -103,20 +114,23 @@ t_agent_fresh_then_continue() {
 check "agent: fresh without a transcript, --continue with one, --new and --resume start no --continue" t_agent_fresh_then_continue
 
 t_agent_after_push() {
-  local out tree4
+  local out tree4 before
+  before=$(src_key)
   tree4=$(push_commit 4)
   push "$tree4" < "$T/tree-4.tar"
   # A conversation started by hand in the new tree (e.g. from trampoline shell).
-  as_user mkdir -p "$PROJECTS/$(tree_key "$tree4")"
-  as_user sh -c "echo '{}' > '$PROJECTS/$(tree_key "$tree4")/22222222-bbbb.jsonl'"
+  as_user mkdir -p "$PROJECTS/$(src_key)"
+  as_user sh -c "echo '{}' > '$PROJECTS/$(src_key)/22222222-bbbb.jsonl'"
   out=$(agent -- --key-sha256 "${SHA_A:0:16}" -- -p 'after the push')
   echo "$out"
-  grep -qx "cwd: /workspace/.trees/$tree4" <<<"$out"
+  grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qxF 'argv: [--continue] [-p] [after the push]' <<<"$out"
-  [ "$(readlink "$PROJECTS/$(tree_key "$tree4")")" = -workspace-src ]
   [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ]
-  # The removed tree's link is gone.
-  [ ! -e "$PROJECTS/$(tree_key "$CURRENT_TREE")" ] && [ ! -L "$PROJECTS/$(tree_key "$CURRENT_TREE")" ]
+  if [ "$(src_key)" != -workspace-src ]; then
+    # Trees behind a link: the new one leads to the workspace's, the removed one's link is gone.
+    [ "$(readlink "$PROJECTS/$(src_key)")" = -workspace-src ]
+    [ ! -e "$PROJECTS/$before" ] && [ ! -L "$PROJECTS/$before" ]
+  fi
 }
 check "agent: the conversation outlives a push (each tree's project directory links to the workspace's)" t_agent_after_push
 
@@ -205,3 +219,130 @@ t_agent_is_activity() {
   wait_for 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
 }
 check "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity
+
+# --- detachable sessions (tmux) -------------------------------------------------------------
+# The images have no tmux: the pod realises one into gcroots/trampoline/agent-tmux. Here the
+# stand-in is this host's tmux made self-contained (tmux-bundle.sh), added to the store by
+# the user; the e2e has the pod substitute it from a signed binary cache instead.
+SESSIONS=/run/trampoline/sessions
+TMUX_ROOT=/nix/var/nix/gcroots/trampoline/agent-tmux
+"$HERE/tmux-bundle.sh" "$T/tmux-3.3a-bundle"
+
+# tty_agent LOG FD ARGS...: agent-session.sh ARGS on a terminal of its own (script(1)), as
+# `trampoline claude` on a terminal runs it; its input is fd FD, its screen LOG. Sets TTY_PID.
+tty_agent() {
+  local log=$1 fd=$2 cmd
+  shift 2
+  cmd=$(printf '%q ' nsenter --target "$USER_INIT" --pid --mount -- "${AS_USER[@]}" env -i "${USER_ENV[@]}" \
+    PATH="$T/fakebin:$TOOLSET" FAKE_EXPECT_KEY_SHA256="$SHA_B" FAKE_CLAUDE_INTERACTIVE=1 TRAMPOLINE_AGENT_KEY_WAIT=20 \
+    /opt/trampoline/agent-session.sh "$@")
+  TERM=xterm-256color script -qfec "exec $cmd" "$log" <&"$fd" >/dev/null 2>&1 &
+  TTY_PID=$!
+}
+sessions_json() { user_script /opt/trampoline/agent-session.sh --list; }
+session_count_is() { [ "$(json_get "$(sessions_json)" 'len(d)')" = "$1" ]; }
+first_attached_is() { [ "$(json_get "$(sessions_json)" 'd[0]["attached"]')" = "$1" ]; }
+screen_has() { grep -aq -- "$2" "$1"; }
+# tmux processes in the user container (host pids).
+tmux_procs() { local p; for p in $(descendants "$USER_INIT"); do tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q 'agent-tmux\|tmux-3.3a-bundle' && echo "$p"; done; true; }
+no_tmux_left() { [ -z "$(tmux_procs)" ]; }
+
+t_sessions_provide_tmux() {
+  local out code=0 store
+  # Nothing to realise offline: a clear failure, nothing linked.
+  out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1) || code=$?
+  echo "$out"
+  [ "$code" = 72 ] && grep -q 'could not realise nixpkgs#tmux' <<<"$out"
+  [ ! -e "$TMUX_ROOT" ]
+  code=0
+  user_script /opt/trampoline/agent-session.sh --attach >/dev/null 2>&1 || code=$?
+  [ "$code" = 66 ]
+  # No tmux yet: a detachable session says so before waiting for any key.
+  code=0
+  agent -- --key-sha256 "${SHA_A:0:16}" --detachable -- x >"$T/logs/no-tmux" 2>&1 || code=$?
+  cat "$T/logs/no-tmux"
+  [ "$code" = 72 ] && grep -q 'no tmux in this pod' "$T/logs/no-tmux"
+  # A store path: realised through the daemon, rooted, its bin/tmux printed.
+  store=$(as_user nix-store --add "$T/tmux-3.3a-bundle")
+  out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux "$store" --replace)
+  [ "$out" = "$store/bin/tmux" ]
+  [ "$(readlink "$TMUX_ROOT")" = "$store" ]
+  # The pod has one now: no realising again, whatever the default names.
+  out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1)
+  [ "$out" = "$store/bin/tmux" ]
+  # Maintenance keeps it (a GC root).
+  ! as_user nix-store --gc --print-dead 2>/dev/null | grep -qxF "$store"
+  user_exec env PATH="$TOOLSET" "$store/bin/tmux" -V | grep -q '^tmux '
+}
+check "sessions: --provide-tmux roots a store path (here one the user added; the e2e substitutes it) as gcroots/trampoline/agent-tmux, once; offline nixpkgs#tmux fails clearly (72)" t_sessions_provide_tmux
+
+t_sessions_detach_reattach() {
+  local id fake d attach_rc=0 live
+  mkfifo "$T/tty-in1" "$T/tty-in2"
+  exec {in1}<>"$T/tty-in1"
+  tty_agent "$T/logs/tty1" "$in1" --key-sha256 "${SHA_B:0:16}" --detachable --new -- --model test
+  wait_for 30 screen_has "$T/logs/tty1" 'FAKE-ID=' || { cat -v "$T/logs/tty1"; return 1; }
+  fake=$(grep -ao 'FAKE-ID=[0-9x]*' "$T/logs/tty1" | head -n1)
+  grep -aq 'key: expected' "$T/logs/tty1"
+  grep -aqF 'argv: [--model] [test]' "$T/logs/tty1"
+  printf 'one\r' >&"$in1"
+  wait_for 20 screen_has "$T/logs/tty1" 'COUNT=1 got=one'
+  d=$(sessions_json); echo "$d"
+  json_get "$d" 'len(d) == 1 and d[0]["attached"] == 1 and d[0]["command"] == "claude --model test" and len(d[0]["id"]) == 8' | grep -qx True
+  id=$(json_get "$d" 'd[0]["id"]')
+  # The key is in the session's environment only, on no command line.
+  ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B"
+  # The connection drops: the terminal goes away under the client.
+  kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
+  wait_for 20 first_attached_is 0 || { sessions_json; return 1; }
+  # Still running, and activity: its server (re-parented to PID 1) with claude below it.
+  wait_for 20 agents_are 1
+  d=$(monitor_check 1800); echo "$d"
+  json_get "$d" 'd["idle"] is False and d["agents"] == 1 and any(a.startswith("process ") and "tmux" in a for a in d["active"]) and not any(a.startswith("exec ") for a in d["active"])' | grep -qx True
+  # Back to it (the newest, no id given): the same claude, its screen as it was.
+  exec {in2}<>"$T/tty-in2"
+  tty_agent "$T/logs/tty2" "$in2" --attach --term xterm-256color
+  wait_for 20 screen_has "$T/logs/tty2" "$fake" || { cat -v "$T/logs/tty2"; return 1; }
+  grep -aq 'COUNT=1 got=one' "$T/logs/tty2"
+  wait_for 20 first_attached_is 1
+  printf 'two\r' >&"$in2"
+  wait_for 20 screen_has "$T/logs/tty2" 'COUNT=2 got=two'
+  # claude ends: so do the session, its server and the client, with claude's status.
+  printf 'quit\r' >&"$in2"
+  wait "$TTY_PID" || attach_rc=$?
+  exec {in1}>&- {in2}>&-
+  [ "$attach_rc" = 7 ]
+  wait_for 20 no_tmux_left || { tmux_procs; return 1; }
+  [ "$(sessions_json)" = '[]' ]
+  live=$(find "$SESSIONS" -mindepth 1 | wc -l); [ "$live" = 0 ]
+  wait_for 20 agents_are 0
+  d=$(monitor_check 1800); echo "$d"
+  json_get "$d" 'd["active"] == []' | grep -qx True
+}
+check "sessions: claude in tmux on a terminal; the client killed, it runs on (listed, activity, an agent); --attach shows the same claude; its exit ends all (status 7)" t_sessions_detach_reattach
+
+t_sessions_end_detached() {
+  local id code=0 tmux_bin
+  mkfifo "$T/tty-in3"
+  exec {in3}<>"$T/tty-in3"
+  tty_agent "$T/logs/tty3" "$in3" --key-sha256 "${SHA_B:0:16}" --detachable --new
+  wait_for 30 screen_has "$T/logs/tty3" 'FAKE-ID=' || { cat -v "$T/logs/tty3"; return 1; }
+  kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
+  exec {in3}>&-
+  wait_for 20 first_attached_is 0
+  id=$(json_get "$(sessions_json)" 'd[0]["id"]')
+  # An unknown id is refused; the known one is there.
+  user_script /opt/trampoline/agent-session.sh --attach 0000abcd >/dev/null 2>&1 || code=$?
+  [ "$code" = 66 ]
+  # claude ends with nobody attached: nothing stays behind to keep the pod busy.
+  tmux_bin=$(readlink "$TMUX_ROOT")/bin/tmux
+  user_exec env PATH="$TOOLSET" "$tmux_bin" -S "$SESSIONS/$id.sock" send-keys -t "=$id:" quit Enter
+  wait_for 20 no_tmux_left || { tmux_procs; return 1; }
+  [ "$(sessions_json)" = '[]' ]
+  wait_for 20 agents_are 0
+  code=0
+  user_script /opt/trampoline/agent-session.sh --attach >"$T/logs/attach-none" 2>&1 || code=$?
+  cat "$T/logs/attach-none"
+  [ "$code" = 66 ] && grep -q 'trampoline sessions' "$T/logs/attach-none"
+}
+check "sessions: a detached claude that ends takes its tmux server with it; --attach without sessions (66) names trampoline sessions" t_sessions_end_detached

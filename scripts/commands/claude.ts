@@ -81,15 +81,16 @@ export const command: CommandModule<GlobalOptions, ClaudeArgs> = {
 
 async function attach(args: ClaudeArgs, claudeArgs: string[]): Promise<void> {
   if (claudeArgs.length) throw new UserError('--attach takes no claude arguments: the session already runs', { exitCode: ExitCode.usage })
+  const context = commandContext(args)
+  await requireRunningPod(context)
+  // Which session first: "there is none" is the more useful answer, terminal or not.
+  const session = pickSession(await listSessions(context), args.attach || undefined, context.names.instance)
   if (!isInteractive()) {
-    throw new UserError('--attach needs a terminal (stdin and stdout)', {
+    throw new UserError(`--attach needs a terminal (stdin and stdout) to show session ${session.id}`, {
       hint: 'Run it in a terminal; trampoline sessions lists the sessions without one.',
       exitCode: ExitCode.usage,
     })
   }
-  const context = commandContext(args)
-  await requireRunningPod(context)
-  const session = pickSession(await listSessions(context), args.attach || undefined, context.names.instance)
   const exitCode = await keepsRunning(context, true, () => runAttached(context, (term) => attachSessionArgv(session.id, term)))
   if (exitCode === NO_SUCH_SESSION_EXIT) {
     throw new UserError(`session ${session.id} ended before it could be reattached`, {
