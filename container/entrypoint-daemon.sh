@@ -3,6 +3,22 @@
 # the PVC through /nix/var/nix/daemon-socket/socket until the user container's idle
 # monitor asks the pod to stop (/run/trampoline/shutdown), then exit 0 so the pod can
 # end as Succeeded. A daemon crash exits non-zero and the kubelet restarts us in place.
+#
+# The same file runs the containers of a build-farm worker pod (`setup --workers N`, a Nix
+# remote builder of the instance's daemon over ssh-ng), by the first argument:
+#   worker-init    init container (root; CHOWN, DAC_OVERRIDE, FOWNER, FSETID): copy the
+#                  image's /nix into the worker's emptyDir store.
+#   worker-daemon  nix-daemon container (root, privileged for the sandbox): the worker's
+#                  Nix config, then the same daemon loop as the instance's.
+#   worker-sshd    sshd container (UID 1000, no capabilities): sshd on 2222 with the farm's
+#                  pinned host key, letting in only the main daemon's client key, forced to
+#                  `nix-daemon --stdio`; plus the worker's idle check.
+# Worker trust: the sshd container's user (trampoline, UID 1000) is a trusted Nix user of
+# the worker's daemon: Nix refuses buildDerivation (how the main daemon hands over a build)
+# from untrusted users. Only the instance's nix-daemon container holds the client key (the
+# farm Secret's client half is mounted there only; workers get the host key and
+# authorized_keys), and that daemon is root already. A worker runs nothing else: no
+# workspace, no user container, no service-account token.
 set -euo pipefail
 
 RUN=${TRAMPOLINE_RUN_DIR:-/run/trampoline}
@@ -25,6 +41,173 @@ stopped() {
   log "stopped: $reason"
   exit 0
 }
+
+die() { log "$*"; printf '%s\n' "$*" > "$TERMINATION_LOG" 2>/dev/null || true; exit 1; }
+SCRIPTS=${TRAMPOLINE_SCRIPTS_DIR:-/opt/trampoline}
+
+# --- init: the worker's store is an emptyDir (a cache: results go back to the main store)
+worker_init() {
+  local image_nix=${TRAMPOLINE_IMAGE_NIX:-/nix} vol=${TRAMPOLINE_STORE_VOLUME:-/mnt/nix} nixbld
+  [ -d "$vol" ] || die "the worker store volume is not mounted at $vol"
+  if [ ! -e "$vol/.trampoline-initialised" ]; then
+    # An emptyDir starts empty; a restarted init finds its own partial copy: start over.
+    find "$vol" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+    [ -d "$image_nix/store" ] && cp -a "$image_nix/." "$vol/"
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$vol/.trampoline-initialised"
+  fi
+  nixbld=$(grep -m 1 '^nixbld:' /etc/group | cut -d: -f3 || true)
+  chown 0:0 "$vol" && chmod 0755 "$vol"
+  install -d -m 0755 -o 0 -g 0 "$vol/store" "$vol/var" "$vol/var/nix" "$vol/var/nix/db" \
+    "$vol/var/nix/daemon-socket" "$vol/var/nix/gcroots" "$vol/var/nix/profiles" "$vol/var/log" "$vol/var/log/nix"
+  chown "0:${nixbld:-0}" "$vol/store" && chmod 1775 "$vol/store"
+  log "worker store ready ($(find "$vol/store" -mindepth 1 -maxdepth 1 | wc -l) paths from the image)"
+}
+
+# --- daemon ---------------------------------------------------------------------------
+worker_daemon() {
+  local conf_dir=${TRAMPOLINE_WORKER_CONF_DIR:-/etc/trampoline-worker}
+  # trusted-users names users: the daemon must know UID 1000's name. Images such as
+  # nixos/nix have no UID 1000; this container's own /etc/passwd gets it (the image's
+  # nixbld users stay, so no ConfigMap passwd here).
+  grep -q '^[^:]*:[^:]*:1000:' /etc/passwd || echo 'trampoline:x:1000:1000:trampoline farm builder:/var/empty:/bin/sh' >> /etc/passwd
+  grep -q '^[^:]*:[^:]*:1000:' /etc/group || echo 'trampoline:x:1000:' >> /etc/group
+  mkdir -p "$conf_dir"
+  # The instance's settings (sandbox, build users, features), then the worker's own.
+  # max-jobs: each build arrives on its own connection, with the client's max-jobs; the
+  # main daemon's machines file caps how many come at once.
+  cat > "$conf_dir/nix.conf" <<EOF
+include $SCRIPTS/nix.conf
+# A farm worker: the main daemon's build hook logs in as trampoline over ssh-ng and must
+# be trusted to hand over input-addressed derivations (see the top of entrypoint-daemon.sh).
+trusted-users = root trampoline
+allowed-users = root trampoline
+EOF
+  # The main daemon's build hook forwards every setting of the main daemon to the worker
+  # (Nix's RemoteStore sends its overridden settings; a trusted client's are applied),
+  # secret-key-files included: the path of the instance's signing key, which must never
+  # be here. A throwaway key of this pod at that path keeps the worker's builds from
+  # failing on a missing file; what it signs is re-signed by the main daemon before it
+  # leaves the instance (results-home, copy-closure --from).
+  local key=${TRAMPOLINE_SIGNING_KEY:-}
+  if [ -n "$key" ] && [ ! -e "$key" ]; then
+    mkdir -p "$(dirname "$key")"
+    (umask 077 && nix-store --generate-binary-cache-key "trampoline-worker-$(cat /proc/sys/kernel/hostname)-1" "$key" "$key.pub")
+  fi
+  # Then serve the store as the main daemon does (below), with this config.
+  NIX_CONF_DIR=$conf_dir
+}
+
+# --- sshd + idle check ------------------------------------------------------------------
+# Builds in progress: sessions are `nix-daemon --stdio` processes (the forced command) in
+# this container. A scan of /proc without forking (comm never changes under us).
+sessions() {
+  local n=0 comm f
+  for f in /proc/[0-9]*/comm; do
+    read -r comm < "$f" 2>/dev/null || continue
+    [ "$comm" = nix-daemon ] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+worker_sshd() {
+  local secret=${TRAMPOLINE_FARM_SECRET_DIR:-/etc/trampoline/farm}
+  local socket=${TRAMPOLINE_DAEMON_SOCKET:-/nix/var/nix/daemon-socket/socket}
+  local timeout=${TRAMPOLINE_IDLE_TIMEOUT:-1800} interval=${TRAMPOLINE_MONITOR_INTERVAL:-10}
+  local wait=${TRAMPOLINE_DAEMON_WAIT:-600} dir=$RUN/sshd
+  export NIX_REMOTE=daemon
+  [[ $timeout =~ ^[0-9]+$ ]] || die "TRAMPOLINE_IDLE_TIMEOUT must be whole seconds, got '$timeout'"
+  if [ -e "$RUN/shutdown" ]; then
+    head -c 900 "$RUN/shutdown" > "$TERMINATION_LOG" 2>/dev/null || true
+    log "stopped: $(head -c 900 "$RUN/shutdown")"
+    exit 0
+  fi
+  local deadline=$((SECONDS + wait))
+  until [ -S "$socket" ] && nix --extra-experimental-features nix-command store ping --store daemon >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the worker's nix-daemon did not answer on $socket within ${wait}s (see the nix-daemon container's log)"
+    sleep 1
+  done
+  for f in ssh_host_ed25519_key authorized_keys; do
+    [ -s "$secret/$f" ] || die "missing $secret/$f: the farm Secret (trampoline-<instance>-farm) must hold it; run trampoline setup"
+  done
+  umask 077
+  rm -rf "$dir"
+  mkdir -m 0700 "$dir"
+  cp "$secret/ssh_host_ed25519_key" "$secret/authorized_keys" "$dir/"
+  chmod 0600 "$dir"/*
+  # Generated here, not shipped in the scripts ConfigMap: the same names as the user
+  # container's sshd_config would be confusing, and only this role needs it.
+  cat > "$dir/sshd_config" <<EOF
+Port 2222
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+AllowUsers trampoline
+PermitRootLogin no
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+HostbasedAuthentication no
+UsePAM no
+StrictModes no
+LoginGraceTime 20
+MaxStartups 50:30:200
+MaxSessions 64
+# Whatever the client asks, a session is the worker's store over stdin/stdout (the key's
+# authorized_keys line says the same, with restrict).
+ForceCommand nix-daemon --stdio
+PermitTTY no
+AllowTcpForwarding no
+AllowStreamLocalForwarding no
+AllowAgentForwarding no
+X11Forwarding no
+PermitTunnel no
+PermitUserEnvironment no
+SetEnv NIX_REMOTE=daemon PATH=/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin
+ClientAliveInterval 10
+ClientAliveCountMax 3
+LogLevel INFO
+EOF
+  umask 022
+  local sshd_bin
+  sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
+  "$sshd_bin" -t -f "$dir/sshd_config" || die "sshd rejected the worker's sshd_config"
+  "$sshd_bin" -D -e -f "$dir/sshd_config" &
+  local sshd=$!
+  trap 'kill -TERM "$sshd" 2>/dev/null; exit 0' TERM INT
+  log "sshd $sshd listening on 2222; idle timeout ${timeout}s"
+
+  # Idle: no build session for the instance's idle timeout (0 = never). The main pod's
+  # own monitor counts the client build (it runs in the user container), so a worker
+  # never stops an instance; it only stops itself when nothing has used it.
+  local last=$SECONDS busy
+  while kill -0 "$sshd" 2>/dev/null; do
+    busy=$(sessions)
+    [ "$busy" -gt 0 ] && last=$SECONDS
+    printf '{"sessions":%s,"idleSeconds":%s,"timeout":%s}\n' "$busy" $((SECONDS - last)) "$timeout" > "$RUN/worker.json.new" && mv -f "$RUN/worker.json.new" "$RUN/worker.json"
+    if [ "$timeout" -gt 0 ] && [ $((SECONDS - last)) -ge "$timeout" ]; then
+      local reason="idle: no build for ${timeout}s"
+      printf '%s\n' "$reason" > "$RUN/shutdown"
+      printf '%s\n' "$reason" > "$TERMINATION_LOG" 2>/dev/null || true
+      kill -TERM "$sshd" 2>/dev/null || true
+      wait "$sshd" 2>/dev/null || true
+      log "stopped: $reason"
+      exit 0
+    fi
+    sleep "$interval" & wait $! || true
+  done
+  set +e
+  wait "$sshd"
+  die "sshd exited with status $?"
+}
+
+case ${1:-} in
+  '') ;;
+  worker-init) worker_init; exit 0 ;;
+  worker-sshd) worker_sshd; exit 0 ;;
+  worker-daemon) worker_daemon ;;
+  *) echo "usage: entrypoint-daemon.sh [worker-init|worker-daemon|worker-sshd]" >&2; exit 2 ;;
+esac
 
 [ -r "$NIX_CONF_DIR/nix.conf" ] || { log "no nix.conf in $NIX_CONF_DIR (is the scripts ConfigMap mounted?)"; exit 1; }
 command -v nix-daemon >/dev/null || { log "nix-daemon not found on PATH ($PATH)"; exit 1; }
@@ -56,7 +239,25 @@ NETRC=${TRAMPOLINE_NETRC_FILE:-/etc/trampoline/netrc/netrc}
 [ -r "$NETRC" ] && caches+=(--option netrc-file "$NETRC")
 log "binary caches: ${TRAMPOLINE_SUBSTITUTERS-(Nix default)}"
 
-nix-daemon ${sign[@]+"${sign[@]}"} ${caches[@]+"${caches[@]}"} &
+# Build-farm workers (setup --workers N) as remote builders. The machines file and the ssh
+# config it names hosts in live in a daemon-only emptyDir that setup rewrites (by exec, as
+# root) whenever workers come or go; Nix rereads the machines file for every build, so no
+# restart. The file never lives where the user container could write it: a builder entry
+# is a trusted setting (outputs of a remote build are taken as they come). Entries name
+# workers by pod name; the ssh config maps names to pod IPs and bounds every connection,
+# so a worker that dies mid-build fails that build within seconds instead of hanging.
+farm=()
+FARM_MACHINES=${TRAMPOLINE_FARM_MACHINES:-}
+if [ -n "$FARM_MACHINES" ]; then
+  farm_dir=$(dirname "$FARM_MACHINES")
+  mkdir -p "$farm_dir"
+  chmod 0700 "$farm_dir"
+  [ -e "$farm_dir/ssh_config" ] || : > "$farm_dir/ssh_config"
+  farm=(--option builders "@$FARM_MACHINES" --option builders-use-substitutes true)
+  export NIX_SSHOPTS="-F $farm_dir/ssh_config"
+fi
+
+nix-daemon ${sign[@]+"${sign[@]}"} ${caches[@]+"${caches[@]}"} ${farm[@]+"${farm[@]}"} &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; exit 0' TERM INT
 log "nix-daemon $daemon serving $(nix-daemon --version 2>/dev/null | head -1)"

@@ -1,5 +1,6 @@
-// `trampoline down`: stop the instance by deleting its pod. The store (PVC) and the SSH
-// Secret stay, so the next setup comes back with the same store and host key.
+// `trampoline down`: stop the instance by deleting its pod and its build-farm workers. The
+// store (PVC), the SSH Secret and the farm Secret (keys, worker count) stay, so the next
+// setup comes back with the same store, host keys and workers.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
@@ -7,6 +8,7 @@ import { readPod } from '../kube/pods.ts'
 import { deleteObject, gracePeriodFor, summarise } from '../kube/objects.ts'
 import { waitForPodGone } from '../kube/wait.ts'
 import { info } from '../log.ts'
+import { deleteWorkers, listWorkers } from '../farm/farm.ts'
 
 interface DownArgs extends GlobalOptions {
   timeout: number
@@ -20,9 +22,16 @@ export const command: CommandModule<GlobalOptions, DownArgs> = {
   handler: async (args) => {
     const context = commandContext(args)
     const { cluster, names } = context
+    // Workers first (they would go with the pod, through its ownerReference, but only as
+    // fast as the garbage collector; down waits until they are gone).
+    const workers = await listWorkers(context)
+    if (workers.length) info(`deleting ${workers.length} worker pod${workers.length === 1 ? '' : 's'}`)
+    const workersDeleted = await deleteWorkers(context, workers, args.timeout)
     const pod = await readPod(context)
     if (!pod) {
-      printResult(context, { instance: names.instance, pod: names.pod, deleted: false }, () => `nothing to do: instance "${names.instance}" has no pod`)
+      printResult(context, { instance: names.instance, pod: names.pod, deleted: false, workersDeleted }, () =>
+        workersDeleted.length ? `stopped ${workersDeleted.length} worker(s) of instance "${names.instance}"; it has no pod` : `nothing to do: instance "${names.instance}" has no pod`,
+      )
       return
     }
     const object = summarise('Pod', pod.metadata, cluster.namespace, pod.status?.phase)
@@ -34,6 +43,8 @@ export const command: CommandModule<GlobalOptions, DownArgs> = {
         exitCode: ExitCode.failure,
       })
     }
-    printResult(context, { instance: names.instance, pod: names.pod, deleted }, () => `stopped instance "${names.instance}" (store and keys kept)`)
+    printResult(context, { instance: names.instance, pod: names.pod, deleted, workersDeleted }, () =>
+      `stopped instance "${names.instance}"${workersDeleted.length ? ` and ${workersDeleted.length} worker(s)` : ''} (store and keys kept)`,
+    )
   },
 }

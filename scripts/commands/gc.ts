@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { APP_SELECTOR, namesFor, SESSION_EXPIRES_ANNOTATION } from '../instance.ts'
 import { deleteObject, describeObject, gracePeriodFor, listAllLabelled, type LabelledObject } from '../kube/objects.ts'
+import { farmSecretName } from '../manifests/pod.ts'
 
 interface GcArgs extends GlobalOptions {
   dryRun?: boolean
@@ -32,20 +33,31 @@ function isStore(object: LabelledObject): boolean {
   if (object.kind === 'PersistentVolumeClaim') return true
   if (object.kind !== 'Secret' || !object.instance) return false
   const names = namesFor(object.instance)
-  return object.name === names.sshSecret || object.name === names.agentSecret || object.name === names.signingSecret || object.name === names.netrcSecret
+  return (
+    object.name === names.sshSecret ||
+    object.name === names.agentSecret ||
+    object.name === names.signingSecret ||
+    object.name === names.netrcSecret ||
+    object.name === farmSecretName(names)
+  )
+}
+
+/** A build-farm worker pod (`trampoline-<instance>-worker-...`): it keeps no instance alive. */
+export function isWorkerPod(object: LabelledObject): boolean {
+  return object.kind === 'Pod' && !!object.instance && object.name.startsWith(`${namesFor(object.instance).pod}-worker-`)
 }
 
 export function gcPlan(objects: LabelledObject[], now: number, options: { includeStores: boolean; graceSeconds?: number }): GcItem[] {
   const grace = (options.graceSeconds ?? ORPHAN_GRACE_SECONDS) * 1000
   const plan: GcItem[] = []
   const livePods = new Set<string>()
-  for (const pod of objects.filter((o) => o.kind === 'Pod')) {
+  for (const pod of objects.filter((o) => o.kind === 'Pod' && !isWorkerPod(o))) {
     const expiry = expiresAt(pod)
     if (expiry !== undefined && expiry <= now) plan.push({ object: pod, why: `expired at ${new Date(expiry).toISOString()}` })
     else if (pod.instance) livePods.add(`${pod.namespace}/${pod.instance}`)
   }
   for (const object of objects) {
-    if (object.kind === 'Pod' || !object.instance) continue
+    if ((object.kind === 'Pod' && !isWorkerPod(object)) || !object.instance) continue
     if (livePods.has(`${object.namespace}/${object.instance}`)) continue
     if (isStore(object) && !options.includeStores) continue
     const age = object.created ? now - object.created.getTime() : Number.POSITIVE_INFINITY

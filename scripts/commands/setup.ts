@@ -13,7 +13,7 @@ import { readPod, USER_CONTAINER } from '../kube/pods.ts'
 import { deleteObject, gracePeriodFor, summarise } from '../kube/objects.ts'
 import { waitForPodGone, waitForPodReady } from '../kube/wait.ts'
 import { IDLE_PREFIX, PHASE_TEXT, type WaitPhase } from '../kube/diagnose.ts'
-import { buildPod, buildPvc, settingsFromPod, storeFromPvc, templateSettings, templateStore, withSpecHash, SPEC_HASH_ANNOTATION, ARCH_LABEL, type PodSettings, type StoreSettings } from '../manifests/pod.ts'
+import { buildPod, buildPvc, hasFarmMounts, settingsFromPod, storeFromPvc, templateSettings, templateStore, withSpecHash, SPEC_HASH_ANNOTATION, ARCH_LABEL, type PodSettings, type StoreSettings } from '../manifests/pod.ts'
 import { buildScriptsConfigMap, podOwnerReference, sameData } from '../manifests/configmap.ts'
 import { loadScriptFiles, loadTemplate } from '../manifests/template.ts'
 import {
@@ -39,6 +39,7 @@ import { parseDuration, formatDuration } from '../units.ts'
 import { info, warn } from '../log.ts'
 import { pointAtDoctor } from '../preflight/explain.ts'
 import { checkArchAvailable, podSystem } from '../pod-system.ts'
+import { hasFarm, syncFarm, type FarmOptions, type FarmResult } from '../farm/farm.ts'
 
 interface SetupArgs extends GlobalOptions {
   arch?: string
@@ -55,6 +56,10 @@ interface SetupArgs extends GlobalOptions {
   netrcFile?: string
   imagePullSecret?: string[]
   egress?: string[]
+  workers?: number
+  workerCpu?: string
+  workerMemory?: string
+  workerArch?: string[]
   timeout: string
 }
 
@@ -75,6 +80,7 @@ export function podAction(existing: V1Pod | undefined, desired: V1Pod, options: 
   }
   if (phase === 'Failed') return { action: 'replace', reason: `it had failed${existing.status?.reason ? ` (${existing.status.reason})` : ''}` }
   if (options.hostKeyChanged) return { action: 'replace', reason: 'its SSH Secret was re-created with a new host key' }
+  if (hasFarmMounts(desired) && !hasFarmMounts(existing)) return { action: 'replace', reason: 'the build farm needs its key and machines file in the nix-daemon container' }
   const want = desired.metadata?.annotations?.[SPEC_HASH_ANNOTATION]
   if (existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== want) {
     let changes: string[] = []
@@ -108,6 +114,23 @@ export function parseSettingOptions(
   }
 }
 
+/** The build-farm options (scripts/farm/farm.ts); a bad value is a usage error. */
+export function parseFarmOptions(args: Pick<SetupArgs, 'workers' | 'workerCpu' | 'workerMemory' | 'workerArch'>): FarmOptions {
+  try {
+    if (args.workers !== undefined && (!Number.isInteger(args.workers) || args.workers < 0 || args.workers > 64)) {
+      throw new Error(`--workers "${args.workers}" is not a whole number from 0 to 64`)
+    }
+    return {
+      workers: args.workers,
+      cpu: args.workerCpu === undefined ? undefined : parseResource('worker-cpu', args.workerCpu),
+      memory: args.workerMemory === undefined ? undefined : parseResource('worker-memory', args.workerMemory),
+      arches: args.workerArch?.map(String).flatMap((a) => a.split(',')).filter(Boolean).map((a) => parseArch(a)),
+    }
+  } catch (error) {
+    throw new UserError((error as Error).message.replace('--arch', '--worker-arch'), { exitCode: ExitCode.usage })
+  }
+}
+
 function parseTimeout(text: string): number {
   try {
     const seconds = parseDuration(text)
@@ -132,6 +155,8 @@ export interface SetupResult {
   substituters: string[]
   /** The pod's Nix system (e.g. aarch64-linux), asked of the pod; null when it did not say. */
   system: string | null
+  /** Build-farm workers (setup --workers N), the main daemon's remote builders; absent without a farm. */
+  farm?: FarmResult
 }
 
 export const command: CommandModule<GlobalOptions, SetupArgs> = {
@@ -153,13 +178,19 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       .option('netrc-file', { type: 'string', describe: 'netrc with credentials for private caches; kept in a Secret only the nix-daemon container mounts' })
       .option('egress', { type: 'string', array: true, describe: 'Limit the pod\'s network to DNS, these hosts/CIDRs (comma-separated) and its binary caches (a NetworkPolicy; "all" lifts it)' })
       .option('image-pull-secret', { type: 'string', array: true, describe: 'docker-registry Secret(s) for pulling --image from a private registry' })
+      .option('workers', { type: 'number', describe: 'Build-farm worker pods (per --worker-arch): remote builders of this instance; 0 removes them' })
+      .option('worker-cpu', { type: 'string', describe: 'CPU per worker: REQUEST[:LIMIT] (default 1); also its parallel builds' })
+      .option('worker-memory', { type: 'string', describe: 'Memory per worker: REQUEST[:LIMIT] (default 1Gi:8Gi)' })
+      .option('worker-arch', { type: 'string', array: true, describe: 'Node architecture of workers (repeatable: --workers N of each, for mixed-system builds)' })
       .option('timeout', { type: 'string', default: '10m', describe: 'How long to wait for the pod to be ready' })
       .example('$0 setup', 'create or resume the instance of this repository')
       .example('$0 setup --arch arm64 --cpu 8 --memory 16Gi', 'a bigger builder on an arm64 node')
       .example('$0 setup --image localhost/trampoline:test --pull-policy Never', 'an image loaded onto the node')
+      .example('$0 setup --workers 4 --worker-cpu 8 --worker-memory 16Gi', 'four more pods building for this one (Nix remote builders)')
       .example('$0 setup --substituter https://cache.example.org --trusted-public-key cache.example.org-1:AAAA...', 'a private cache besides cache.nixos.org'),
   handler: async (args) => {
     const options = parseSettingOptions(args)
+    const farmOptions = parseFarmOptions(args)
     const timeoutSeconds = parseTimeout(args.timeout)
     let storeOptions: Partial<StoreSettings>
     try {
@@ -176,7 +207,7 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
       if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
     }
     // Failures the cluster's set-up explains (rights, Pod Security, volume, nodes) also point at doctor.
-    const result = await setup(context, options, storeOptions, timeoutSeconds).catch((error: unknown) => {
+    const result = await setup(context, options, storeOptions, timeoutSeconds, farmOptions).catch((error: unknown) => {
       throw pointAtDoctor(error)
     })
     if (egress) await syncEgressPolicy(context, egress, result.substituters)
@@ -190,11 +221,24 @@ function summary(result: SetupResult): string {
     `instance "${result.instance}" is ready${result.reused ? ' (reused the running pod)' : ''}: pod ${result.pod} on ${result.node ?? 'unknown node'}${result.arch ? ` (${result.arch})` : ''}${result.system ? `, Nix system ${result.system}` : ''}`,
     `  image ${result.image}`,
     `  binary caches: ${result.substituters.length ? result.substituters.join(', ') : 'none'}`,
+    ...(result.farm
+      ? [
+          result.farm.workers.length
+            ? `  workers (remote builders): ${result.farm.workers.map((w) => `${w.pod} on ${w.node ?? '?'} (${w.systems.join(',')}, ${w.maxJobs} job${w.maxJobs === 1 ? '' : 's'})`).join(', ')}`
+            : '  workers: none',
+        ]
+      : []),
     `  next: trampoline push-tarball, trampoline build, trampoline shell, trampoline ssh${result.instance ? ` (--name ${result.instance})` : ''}`,
   ].join('\n')
 }
 
-export async function setup(context: CommandContext, options: SettingOptions, storeOptions: Partial<StoreSettings>, timeoutSeconds: number): Promise<SetupResult> {
+export async function setup(
+  context: CommandContext,
+  options: SettingOptions,
+  storeOptions: Partial<StoreSettings>,
+  timeoutSeconds: number,
+  farmOptions: FarmOptions = {},
+): Promise<SetupResult> {
   const { cluster, names, labels } = context
   const template = loadTemplate()
   const existingPod = await readPod(context)
@@ -217,7 +261,9 @@ export async function setup(context: CommandContext, options: SettingOptions, st
     info(`    ${trustKeyLine(signing.publicKey)}`)
   }
 
-  const desired = withSpecHash(buildPod(template, { names, labels, settings }))
+  // An instance with a farm (now or recorded) has its side of it in the daemon container.
+  const farmWanted = await hasFarm(context, farmOptions)
+  const desired = withSpecHash(buildPod(template, { names, labels, settings, farm: farmWanted }))
   const plan = podAction(existingPod, desired, { hostKeyChanged: identity.secretCreated && !!existingPod })
   if (plan.action === 'replace') {
     info(`replacing pod ${names.pod}: ${plan.reason}`)
@@ -248,6 +294,8 @@ export async function setup(context: CommandContext, options: SettingOptions, st
 
   // A running pod copied authorized_keys when it started: give it this machine's key now.
   if (plan.action === 'reuse' && identity.keyAdded) await refreshPodAuthorizedKeys(context, identity.authorizedKeys)
+  // Workers belong to this pod (ownerReference) and become its daemon's remote builders.
+  const farm = await syncFarm(context, ready, settings, farmOptions, timeoutSeconds)
 
   return {
     instance: names.instance,
@@ -261,6 +309,7 @@ export async function setup(context: CommandContext, options: SettingOptions, st
     signingKey: signing.publicKey,
     substituters: settings.caches?.substituters ?? [],
     system: (await podSystem(context, ready)) ?? null,
+    ...(farm ? { farm } : {}),
   }
 }
 

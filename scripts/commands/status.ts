@@ -13,6 +13,8 @@ import { USER_CONTAINER } from '../kube/pods.ts'
 import { IDLE_PREFIX, timeOf } from '../kube/diagnose.ts'
 import { formatBytes, formatDuration } from '../units.ts'
 import { withPodSystems } from '../pod-system.ts'
+import { WORKER_COMPONENT } from '../manifests/worker.ts'
+import { workerBuilds } from '../farm/farm.ts'
 
 interface StatusArgs extends GlobalOptions {
   allNamespaces?: boolean
@@ -60,6 +62,21 @@ export interface StatusRow {
   substituters?: string[]
   /** The pod's Nix system (e.g. x86_64-linux), cached per pod; --json only. */
   system?: string
+  /** Build-farm workers (setup --workers N); absent when the instance has none. */
+  workers?: WorkerRow[]
+}
+
+export interface WorkerRow {
+  pod: string
+  phase: string
+  node?: string
+  ip?: string
+  /** Derivation names its nix-daemon is building now (best effort: running workers only). */
+  building?: string[]
+}
+
+export function isWorker(pod: V1Pod): boolean {
+  return pod.metadata?.labels?.[COMPONENT_LABEL] === WORKER_COMPONENT
 }
 
 /** A pod of another layout has no caches we can read. */
@@ -149,7 +166,7 @@ export function statusRows(pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], now: 
   }
   for (const pod of pods) {
     const instance = pod.metadata?.labels?.[INSTANCE_LABEL]
-    if (!instance) continue
+    if (!instance || isWorker(pod)) continue
     const namespace = pod.metadata?.namespace ?? ''
     const row = rows.get(key(namespace, instance)) ?? { instance, namespace, phase: 'Down' }
     const created = timeOf(pod.metadata?.creationTimestamp)
@@ -163,7 +180,28 @@ export function statusRows(pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], now: 
       substituters: podCaches(pod)?.substituters,
     })
   }
+  // Workers belong to their instance's row (a worker without one is shown too: gc removes it).
+  for (const pod of pods.filter(isWorker)) {
+    const instance = pod.metadata?.labels?.[INSTANCE_LABEL]
+    if (!instance) continue
+    const namespace = pod.metadata?.namespace ?? ''
+    const row = rows.get(key(namespace, instance)) ?? { instance, namespace, phase: 'Down' }
+    const worker: WorkerRow = { pod: pod.metadata?.name ?? '', phase: phaseOf(pod), node: pod.spec?.nodeName, ip: pod.status?.podIP }
+    rows.set(key(namespace, instance), { ...row, workers: [...(row.workers ?? []), worker].sort((a, b) => a.pod.localeCompare(b.pod)) })
+  }
   return [...rows.values()].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.instance.localeCompare(b.instance))
+}
+
+/** Worker lines under their instance's row. */
+export function formatWorkers(rows: StatusRow[]): string {
+  const lines: string[] = []
+  for (const row of rows) {
+    for (const w of row.workers ?? []) {
+      const building = w.building === undefined ? '' : w.building.length ? `  building ${w.building.join(', ')}` : '  idle'
+      lines.push(`  worker ${w.pod}  ${w.phase}${w.node ? `  on ${w.node}` : ''}${building}`)
+    }
+  }
+  return lines.join('\n')
 }
 
 export function formatRows(rows: StatusRow[], showNamespace: boolean): string {
@@ -209,6 +247,22 @@ async function probe(cluster: Cluster, row: StatusRow): Promise<Partial<StatusRo
   }
 }
 
+/** What each running worker builds: the build directories of its nix-daemon (bounded, best effort). */
+async function withWorkerBuilds(cluster: Cluster, row: StatusRow): Promise<StatusRow> {
+  if (!row.workers?.length) return row
+  const workers = await Promise.all(
+    row.workers.map(async (w) => {
+      if (w.phase !== 'Running') return w
+      const building = await Promise.race([
+        workerBuilds({ cluster: { ...cluster, namespace: row.namespace } }, w.pod),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), PROBE_TIMEOUT_MS).unref()),
+      ])
+      return building === undefined ? w : { ...w, building }
+    }),
+  )
+  return { ...row, workers }
+}
+
 /** Each instance's public signing key, from its signing Secret (none where we may not list Secrets). */
 async function withSigningKeys(cluster: Cluster, rows: StatusRow[], allNamespaces: boolean): Promise<StatusRow[]> {
   const labelSelector = `${APP_SELECTOR},${COMPONENT_LABEL}=${SIGNING_COMPONENT}`
@@ -249,10 +303,11 @@ export const command: CommandModule<GlobalOptions, StatusArgs> = {
     if (args.name) rows = rows.filter((r) => r.instance === args.name)
     if (args.json) rows = await withSigningKeys(cluster, rows, args.allNamespaces ?? false)
     rows = await Promise.all(rows.map(async (row) => (row.phase === 'Running' ? { ...row, ...(await probe(cluster, row)) } : row)))
+    rows = await Promise.all(rows.map((row) => withWorkerBuilds(cluster, row)))
     if (args.json) rows = await withPodSystems(cluster, rows, pods)
     printResult({ json: args.json ?? false }, rows, () =>
       rows.length
-        ? formatRows(rows, args.allNamespaces ?? false)
+        ? [formatRows(rows, args.allNamespaces ?? false), formatWorkers(rows)].filter(Boolean).join('\n')
         : `no instances in ${args.allNamespaces ? 'any namespace' : `namespace "${cluster.namespace}"`} (start one with: trampoline setup)`,
     )
   },

@@ -19,6 +19,26 @@ export const NETRC_VOLUME = 'netrc'
 /** The daemon's binary caches, space-separated (entrypoint-daemon.sh passes them to nix-daemon). */
 export const SUBSTITUTERS_ENV = 'TRAMPOLINE_SUBSTITUTERS'
 export const TRUSTED_KEYS_ENV = 'TRAMPOLINE_TRUSTED_PUBLIC_KEYS'
+/**
+ * Build farm (manifests/worker.ts): the farm Secret's client key, mounted into nix-daemon
+ * only (0400, optional: an instance without workers has no farm Secret), and a
+ * daemon-only emptyDir where setup writes the machines file and ssh config (by exec, as
+ * root). Never in /run/trampoline: the user container can write there, and a builders
+ * entry is trusted (a remote build's outputs are taken as they come).
+ */
+export const FARM_SECRET_VOLUME = 'farm'
+export const FARM_RUN_VOLUME = 'farm-run'
+export const FARM_KEY_DIR = '/etc/trampoline/farm'
+export const FARM_RUN_DIR = '/run/trampoline-farm'
+export const FARM_MACHINES_FILE = `${FARM_RUN_DIR}/machines`
+/** entrypoint-daemon.sh sets `builders = @$TRAMPOLINE_FARM_MACHINES` when this is set. */
+export const FARM_MACHINES_ENV = 'TRAMPOLINE_FARM_MACHINES'
+export const FARM_CLIENT_KEY = 'client_ed25519'
+
+export function farmSecretName(names: Pick<InstanceNames, 'pod'>): string {
+  return `${names.pod}-farm`
+}
+
 export const PULL_POLICIES = ['IfNotPresent', 'Never', 'Always'] as const
 export type PullPolicy = (typeof PULL_POLICIES)[number]
 
@@ -99,6 +119,11 @@ export function templateStore(template: InstanceTemplate): StoreSettings {
 }
 
 /** Read the settings back from a pod built by buildPod (or by kubectl from the template). */
+/** Whether a pod has the build farm's mounts (buildPod with farm). */
+export function hasFarmMounts(pod: V1Pod): boolean {
+  return !!pod.spec?.containers.find((c) => c.name === DAEMON_CONTAINER)?.env?.some((e) => e.name === FARM_MACHINES_ENV)
+}
+
 export function settingsFromPod(pod: V1Pod): PodSettings {
   const daemon = container(pod, DAEMON_CONTAINER)
   const user = container(pod, USER_CONTAINER)
@@ -133,6 +158,8 @@ export interface PodInput {
   names: InstanceNames
   labels: Record<string, string>
   settings: PodSettings
+  /** The instance has a build farm (its farm Secret records one, even of 0 workers): mount its side in nix-daemon. */
+  farm?: boolean
 }
 
 export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
@@ -166,7 +193,28 @@ export function buildPod(template: InstanceTemplate, input: PodInput): V1Pod {
     if (volume.configMap) volume.configMap.name = names.scripts
     if (volume.secret) volume.secret.secretName = secretNameFor(volume.name, names)
   }
+  if (input.farm) withFarmMounts(pod, names)
   return pod
+}
+
+/**
+ * The main daemon's side of the build farm (see FARM_SECRET_VOLUME). Added once an
+ * instance has a farm and kept while its Secret records one (also at 0 workers), so
+ * scaling never replaces the pod; only the first `--workers` does.
+ */
+function withFarmMounts(pod: V1Pod, names: InstanceNames): void {
+  const spec = pod.spec!
+  const volumes = (spec.volumes ?? []).filter((v) => v.name !== FARM_SECRET_VOLUME && v.name !== FARM_RUN_VOLUME)
+  volumes.push(
+    { name: FARM_SECRET_VOLUME, secret: { secretName: farmSecretName(names), optional: true, defaultMode: 0o400, items: [{ key: FARM_CLIENT_KEY, path: FARM_CLIENT_KEY }] } },
+    { name: FARM_RUN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+  )
+  spec.volumes = volumes
+  const daemon = container(pod, DAEMON_CONTAINER)
+  daemon.env = setEnv(daemon.env, FARM_MACHINES_ENV, FARM_MACHINES_FILE)
+  const mounts = (daemon.volumeMounts ?? []).filter((m) => m.name !== FARM_SECRET_VOLUME && m.name !== FARM_RUN_VOLUME)
+  mounts.push({ name: FARM_SECRET_VOLUME, mountPath: FARM_KEY_DIR, readOnly: true }, { name: FARM_RUN_VOLUME, mountPath: FARM_RUN_DIR })
+  daemon.volumeMounts = mounts
 }
 
 /** Which of the instance's Secrets a template volume mounts, by the volume's name. */
