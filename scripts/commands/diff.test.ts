@@ -18,10 +18,10 @@ describe('diff', () => {
   it('passes the ids as values, lists commits only when the pod has some', () => {
     const plain = podDiffArgv({ pushed: W, worktree: P, base: B, head: B }, ['--stat'], false)
     expect(plain.slice(0, 6)).toEqual(['env', `BASE=${B}`, `HEAD=${B}`, `PUSHED=${W}`, `WORK=${P}`, 'FORMAT=--stat'])
-    expect(plain[7]).not.toContain('log')
+    expect(plain[8]).not.toContain('log')
     expect(plain.slice(-8)).toEqual(['trampoline-diff', 'git', '-C', '/workspace/src', '-c', 'color.ui=never', '-c', 'core.quotePath=false'])
     const commits = podDiffArgv({ pushed: W, worktree: P, base: B, head: H }, [], true)
-    expect(commits[7]).toContain('"$BASE..$HEAD"')
+    expect(commits[8]).toContain('"$BASE..$HEAD"')
     expect(commits).toContain('color.ui=always')
   })
 })
