@@ -35,10 +35,16 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   fi
   T=$(mktemp -d /tmp/trampoline-ctest.XXXXXX)
   chmod 0755 "$T"
-  # Mount points that must exist on the host's root (left empty, removed afterwards).
-  created=()
+  # Mount points that must exist on the host's root (left empty, removed afterwards by
+  # the last run out). Runs at once share them: removing a directory that another mount
+  # namespace mounts on detaches those mounts, so each run holds a shared lock, and the
+  # directories some run created (listed in $created_list) go only when an exclusive lock
+  # shows no other run is left.
+  created_list=/tmp/trampoline-ctest.created
+  exec {ctest_lock}>/tmp/trampoline-ctest.lock
+  flock -s "$ctest_lock"
   for dir in /workspace /home/trampoline; do
-    [ -e "$dir" ] || { mkdir -p "$dir"; created+=("$dir"); }
+    [ -e "$dir" ] || { mkdir -p "$dir" && echo "$dir" >>"$created_list"; }
   done
   set +e
   TRAMPOLINE_CTEST_INNER=1 T=$T timeout --kill-after=30 1200 \
@@ -49,7 +55,12 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
     echo "FAIL: the container tests did not finish within 20 minutes"
     echo "0 passed, 1 failed"
   fi
-  for dir in ${created[@]+"${created[@]}"}; do rmdir "$dir" 2>/dev/null || true; done
+  flock -u "$ctest_lock"
+  if flock -n -x "$ctest_lock"; then
+    while read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$created_list" 2>/dev/null
+    rm -f "$created_list"
+  fi
+  exec {ctest_lock}>&-
   if [ -n "${TRAMPOLINE_CTEST_KEEP:-}" ]; then echo "scratch kept in $T" >&2; else rm -rf "$T"; fi
   exit "$rc"
 fi
