@@ -57,8 +57,10 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   fi
   flock -u "$ctest_lock"
   if flock -n -x "$ctest_lock"; then
-    while read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$created_list" 2>/dev/null
-    rm -f "$created_list"
+    if [ -f "$created_list" ]; then
+      while read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$created_list"
+      rm -f "$created_list"
+    fi
   fi
   exec {ctest_lock}>&-
   if [ -n "${TRAMPOLINE_CTEST_KEEP:-}" ]; then echo "scratch kept in $T" >&2; else rm -rf "$T"; fi
