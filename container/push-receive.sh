@@ -70,6 +70,9 @@ attempt() {
   [ -z "$out" ] || printf '%s\n' "$out"
 }
 is_id() { [[ $1 =~ ^([0-9a-f]{40}|[0-9a-f]{64})$ ]]; }
+# Messages of git runs go to the run dir (memory), never the volume: it may be full.
+SCRATCH=$RUN
+{ mkdir -p "$SCRATCH" && [ -w "$SCRATCH" ]; } 2>/dev/null || SCRATCH=$TREES
 cd "$WORKSPACE" 2>/dev/null || die "$WORKSPACE is not mounted"
 
 # --- the lock ---------------------------------------------------------------------------
@@ -242,8 +245,9 @@ switch_to() {
 finish_switch() {
   [ -e "$JOURNAL" ] || return 0
   echo "push-receive: finishing the push that was interrupted in the pod ($(cut -d' ' -f1 "$JOURNAL"))" >&2
-  ( trap '' HUP INT TERM PIPE; switch_to --finish ) </dev/null >/dev/null 2>"$TREES/.switch.log" ||
-    die "finishing the interrupted push failed: $(tail -n 3 "$TREES/.switch.log" | tr '\n' ' ')"
+  ( trap '' HUP INT TERM PIPE; switch_to --finish ) </dev/null >/dev/null 2>"$SCRATCH/.switch.log.$$" ||
+    die "finishing the interrupted push failed: $(tail -n 3 "$SCRATCH/.switch.log.$$" | tr '\n' ' ')"
+  rm -f "$SCRATCH/.switch.log.$$"
 }
 
 # --- a stalled stream ---------------------------------------------------------------------
@@ -257,7 +261,7 @@ stall_watch() {
     if [ "$io" = "$last" ]; then idle=$((idle + 5)); else idle=0 last=$io; fi
     if [ "$idle" -ge "$STALL" ]; then
       kill -USR1 "$pid" 2>/dev/null || true
-      : > "$TREES/.stalled.$$"
+      : > "$SCRATCH/.stalled.$$"
       return 0
     fi
   done
@@ -326,8 +330,8 @@ cmd_receive() {
   # cut short fails here.
   local status=0 output
   exec 3<&0
-  rm -f "$TREES/.stalled.$$"
-  git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$TREES/.index-pack.$$" &
+  rm -f "$SCRATCH/.stalled.$$"
+  git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
   local packer=$!
   exec 3<&-
   stall_watch "$packer" &
@@ -335,13 +339,14 @@ cmd_receive() {
   wait "$packer" || status=$?
   kill "$watcher" 2>/dev/null || true
   watcher=""
-  output=$(tail -n 5 "$TREES/.index-pack.$$" 2>/dev/null || true)
-  rm -f "$TREES/.index-pack.$$"
-  if [ -e "$TREES/.stalled.$$" ]; then
-    rm -f "$TREES/.stalled.$$"
+  output=$(tail -n 5 "$SCRATCH/.index-pack.$$" 2>/dev/null || true)
+  rm -f "$SCRATCH/.index-pack.$$"
+  if [ -e "$SCRATCH/.stalled.$$" ]; then
+    rm -f "$SCRATCH/.stalled.$$" "$GIT_DIR"/objects/pack/tmp_* 2>/dev/null || true
     die "no data arrived for ${STALL}s: the sender of $tree is gone (killed, or its connection dropped without closing); $SRC is unchanged"
   fi
   if [ "$status" != 0 ]; then
+    rm -f "$GIT_DIR"/objects/pack/tmp_* 2>/dev/null || true
     case $output in *'No space left on device'*) volume_full "receiving $tree" ;; esac
     die "the pack for $tree is corrupt or was cut short (git: $(tr '\n' ' ' <<<"$output")); $SRC is unchanged"
   fi
@@ -378,18 +383,18 @@ cmd_receive() {
   attempt "journaling the push" printf '%s %s %s %s %s %s\n' "$tree" "$commit" "$base" "$branch" "$current" "$force" > "$JOURNAL.new"
   attempt "journaling the push" mv -f "$JOURNAL.new" "$JOURNAL"
   status=0
-  ( switch_to ) </dev/null >/dev/null 2>"$TREES/.switch.log" || status=$?
+  ( switch_to ) </dev/null >/dev/null 2>"$SCRATCH/.switch.log.$$" || status=$?
   if [ "$status" = "$EXIT_CHANGED" ]; then
     print_state
     echo "push-receive: $SRC changed in the pod during the push; nothing was changed" >&2
     exit "$EXIT_CHANGED"
   fi
   if [ "$status" != 0 ]; then
-    output=$(tail -n 3 "$TREES/.switch.log" | tr '\n' ' ')
+    output=$(tail -n 3 "$SCRATCH/.switch.log.$$" | tr '\n' ' ')
     case $output in *'No space left on device'*) volume_full "updating $SRC (the next push finishes it)" ;; esac
     die "updating $SRC to $tree failed ($output); the next push finishes it"
   fi
-  rm -f "$TREES/.switch.log"
+  rm -f "$SCRATCH/.switch.log.$$"
   # Many small packs cost lookups: git repacks when there are enough of them.
   git gc --auto --quiet </dev/null >/dev/null 2>&1 || true
   # The idle monitor counts a recent push as activity.

@@ -113,7 +113,7 @@ fault_push_pid=""
 fault_held_push() {
   local work=$1 name=$2 label=$3 tree=$4
   shift 4
-  fault_hold "$work/hold-$name.out" "tar -x -R -v -f - -C /workspace/.trees/$tree.partial *" "$@" ||
+  fault_hold "$work/hold-$name.out" "git index-pack --stdin --fix-thin*" "$@" ||
     { fail "watch the pod for the push ($label)"; return 1; }
   "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" >"$work/$name.out" 2>"$work/$name.err" &
   fault_push_pid=$!
@@ -124,13 +124,16 @@ fault_held_push() {
   fi
 }
 
-# fault_src_is TREE MARKER ARGS...: /workspace/src is TREE, whole (the marker line and the
-# big file fault_commit writes).
+# fault_src_is TREE MARKER ARGS...: /workspace/src is TREE, whole (pushed as TREE, the work
+# tree exactly that, the marker line and the big file fault_commit writes).
 fault_src_is() {
   local tree=$1 marker=$2
   shift 2
-  tramp shell "$@" -- sh -c 'test "$(readlink /workspace/src)" = "/workspace/.trees/$1" && grep -q "^$2 " /workspace/src/fault-marker.txt && test "$(wc -c </workspace/src/fault-big.bin)" = 64000000' _ "$tree" "$marker"
+  tramp shell "$@" -- sh -c 'cd /workspace/src && test "$(git rev-parse "refs/trampoline/pushed^{tree}")" = "$1" && test -z "$(git status --porcelain)" && grep -q "^$2 " fault-marker.txt && test "$(wc -c <fault-big.bin)" = 64000000' _ "$tree" "$marker"
 }
+
+# fault_mid_transfer ARGS...: the pod's receiver is taking a pack in (index-pack's temporary pack exists).
+fault_mid_transfer() { tramp shell "$@" -- bash -c 'compgen -G "/workspace/src/.git/objects/pack/tmp_pack_*" >/dev/null'; }
 
 # fault_release PID ARGS...: continue a held process (gone already is fine).
 fault_release() {
@@ -149,9 +152,13 @@ fault_commit() {
   git rev-parse 'HEAD^{tree}'
 }
 
-# In the pod: where /workspace/src points, and what /workspace/.trees holds (dot entries too).
-fault_src() { tramp shell "$@" -- readlink /workspace/src 2>/dev/null; }
-fault_trees() { tramp shell "$@" -- ls -A /workspace/.trees 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
+# In the pod: the pushed tree of /workspace/src; and that tree followed by anything a push
+# left behind (push-receive.sh's files apart from `pushed`, index-pack's temporary packs).
+fault_src() { tramp shell "$@" -- git -C /workspace/src rev-parse 'refs/trampoline/pushed^{tree}' 2>/dev/null; }
+fault_trees() {
+  tramp shell "$@" -- bash -c 'cd /workspace && out=$(git -C src rev-parse "refs/trampoline/pushed^{tree}" 2>/dev/null)
+    for f in .trees/* .trees/.[!.]* src/.git/objects/pack/tmp_*; do [ -e "$f" ] && [ "$f" != .trees/pushed ] && out+=" $f"; done; echo "$out"'
+}
 
 fault_cluster() {
   "$root/scripts/local-cluster/cluster.sh" "$@" || return
@@ -218,7 +225,7 @@ fault_killed_push() {
   tree=$(fault_commit "killed push")
   fault_held_push "$work" killed "killed push" "$tree" "$@" || return 0
   pid=$fault_push_pid
-  check "the push is mid-transfer: $tree.partial exists in the pod" tramp shell "$@" -- test -d "/workspace/.trees/$tree.partial"
+  check "the push is mid-transfer: the pod's receiver is taking the pack in" fault_mid_transfer "$@"
   check "the push is still running when killed" kill -0 "$pid"
   kill -KILL "$pid" 2>/dev/null || true
   fault_wait_pid "$pid" 10
@@ -230,7 +237,7 @@ fault_killed_push() {
   check "the next push works (exit $code)" test "$code" = 0 -a "$(json_field tree <<<"$out")" = "$tree"
   check "and /workspace/.trees has exactly one entry, the pushed one ($(fault_trees "$@"))" test "$(fault_trees "$@")" = "$tree"
   check "and /workspace/src is that tree, complete" fault_src_is "$tree" "killed push" "$@"
-  check "no receiver left in the pod" fault_pod gone "*push-receive.sh $tree*" 60 "$@"
+  check "no receiver left in the pod" fault_pod gone "*push-receive.sh receive --tree $tree*" 60 "$@"
 }
 
 # 5. Two pushes to the same instance at once: serialised by push-receive.sh's lock, both
@@ -248,8 +255,8 @@ fault_concurrent_pushes() {
   (cd "$clone" && exec "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" --quiet) >"$work/push-b.out" 2>"$work/push-b.err" &
   pid_b=$!
   check "the second push waits for the first, and says so" fault_poll 60 grep -q 'waiting for another push' "$work/push-b.err"
-  check "and has not started unpacking while the first holds the lock" \
-    tramp shell "$@" -- sh -c '! test -e "/workspace/.trees/$1.partial" && test -d "/workspace/.trees/$2.partial"' _ "$tree_b" "$tree_a"
+  check "and has not started receiving while the first holds the lock (one index-pack in the pod)" \
+    tramp shell "$@" -- bash -c 'n=0; for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git index-pack --stdin"*) n=$((n + 1)) ;; esac; done; test "$n" = 1' 
   fault_release "$fault_held_pid" "$@"
   fault_wait_pid "$pid_a" 120
   code_a=$fault_rc
@@ -272,7 +279,7 @@ fault_apiserver_push() {
   tree=$(fault_commit "apiserver push")
   fault_held_push "$work" api-push apiserver "$tree" "$@" || return 0
   pid=$fault_push_pid
-  check "the push is mid-transfer: $tree.partial exists in the pod" tramp shell "$@" -- test -d "/workspace/.trees/$tree.partial"
+  check "the push is mid-transfer: the pod's receiver is taking the pack in" fault_mid_transfer "$@"
   fault_cluster apiserver-stop || fail "cluster.sh apiserver-stop"
   fault_wait_pid "$pid" 90
   code=$fault_rc
@@ -283,7 +290,7 @@ fault_apiserver_push() {
     bash -c 'grep -q "lost the connection to the cluster" "$1" && ! grep -q deleted "$1"' _ "$work/api-push.err"
   check "and that the previous tree stays" grep -q 'the previous tree or this one' "$work/api-push.err"
   fault_release "$fault_held_pid" "$@"
-  check "the receiver in the pod ends (its stream was cut)" fault_pod gone "*push-receive.sh $tree*" 60 "$@"
+  check "the receiver in the pod ends (its stream was cut)" fault_pod gone "*push-receive.sh receive --tree $tree*" 60 "$@"
   check "/workspace/src is still the previous tree" test "$(fault_src "$@")" = "$before"
   check "and nothing of the cut push is left ($(fault_trees "$@"))" test "$(fault_trees "$@")" = "${before##*/}"
   code=0
