@@ -177,11 +177,16 @@ function relay(socket: Socket, key: string, options: ExecOptions): Promise<numbe
     const request: MuxRequest = { protocol: MUX_PROTOCOL, key, command: options.command }
     socket.write(encodeJsonFrame(Frame.request, request))
 
-    const pause = () => socket.pause()
+    // Output waits for the terminal or pipe: stop reading the helper until it drains.
+    const waiting = new Set<NodeJS.WritableStream>()
     const deliver = (target: NodeJS.WritableStream | undefined, payload: Buffer) => {
-      if (target && !target.write(payload)) {
-        pause()
-        target.once('drain', () => socket.resume())
+      if (target && !target.write(payload) && !waiting.has(target)) {
+        waiting.add(target)
+        socket.pause()
+        target.once('drain', () => {
+          waiting.delete(target)
+          if (waiting.size === 0) socket.resume()
+        })
       }
     }
     const startStdin = () => {
@@ -191,11 +196,16 @@ function relay(socket: Socket, key: string, options: ExecOptions): Promise<numbe
         return
       }
       // Read stdin only now: before STARTED the command may still be run directly.
+      let full = false
       stdin.on('data', (chunk: Buffer) => {
         if (settled || socket.destroyed) return
-        if (!socket.write(encodeMuxFrame(Frame.stdin, chunk))) {
+        if (!socket.write(encodeMuxFrame(Frame.stdin, chunk)) && !full) {
+          full = true
           stdin.pause()
-          socket.once('drain', () => stdin.resume())
+          socket.once('drain', () => {
+            full = false
+            stdin.resume()
+          })
         }
       })
       const end = () => {

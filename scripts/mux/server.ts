@@ -365,11 +365,16 @@ class Helper {
     spare.stderr.target = relayTo(Frame.stderr)
     const stdin = spare.stdin
     stdin.write(encodeSpareHeader(asked.command))
+    let full = false
     onFrame = (type, payload) => {
       if (type === Frame.stdin) {
-        if (!stdin.write(payload)) {
+        if (!stdin.write(payload) && !full) {
+          full = true
           socket.pause()
-          stdin.once('drain', () => socket.resume())
+          stdin.once('drain', () => {
+            full = false
+            socket.resume()
+          })
         }
       } else if (type === Frame.stdinEnd) stdin.end()
     }

@@ -15,8 +15,8 @@ export const SPARE_LAUNCHER =
   'case $n in ""|*[!0-9]*) echo "trampoline mux: bad spare header" >&2; exit 125;; esac; ' +
   'set --; ' +
   'while [ "$n" -gt 0 ]; do IFS= read -r -d "" a || exit 0; set -- "$@" "$a"; n=$((n-1)); done; ' +
-  // What a direct exec would not have: SHLVL bash exported, our two variables.
-  'unset n a SHLVL; exec "$@"'
+  // bash's exec lowers SHLVL again: a bash command sees the level a direct exec gives it.
+  'unset n a; exec "$@"'
 
 /** Its argv: `trampoline-mux-spare` is $0, what `status` and ps show for a waiting spare. */
 export const SPARE_ARGV = ['bash', '-c', SPARE_LAUNCHER, 'trampoline-mux-spare']
