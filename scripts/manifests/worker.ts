@@ -364,7 +364,9 @@ export function farmSshConfig(workers: Pick<WorkerEndpoint, 'name' | 'ip'>[]): s
         '  ConnectTimeout 10',
         '  ServerAliveInterval 5',
         '  ServerAliveCountMax 3',
-        '  LogLevel ERROR',
+        // INFO: ssh's one line when a worker goes away names it ("Connection to <pod> closed
+        // by remote host.", "Timeout, server <pod> not responding."); Nix's own error does not.
+        '  LogLevel INFO',
         '',
       ].join('\n'),
     )

@@ -51,7 +51,7 @@ farm_journey() {
   check "farm: setup reports 2 workers" test "$(json_field farm.workers <<<"$out" | farm_count)" = 2
   check "farm: 2 worker pods run" test "$(farm_workers "$namespace" "$name" | grep -c .)" = 2
   check "farm: the main daemon's machines file has 2 ssh-ng builders with pinned host keys" \
-    test "$(farm_machines "$namespace" "$name" | grep -Ec "^ssh-ng://trampoline@trampoline-$name-worker-[0-9]+ [a-z0-9_]+-linux /etc/trampoline/farm/client_ed25519 1 1 .* - [A-Za-z0-9+/=]+$")" = 2
+    test "$(farm_machines "$namespace" "$name" | grep -Ec "^ssh-ng://trampoline@trampoline-$name-worker-[0-9]+ [a-z0-9_,-]+ /etc/trampoline/farm/client_ed25519 1 1 .* - [A-Za-z0-9+/=]+$")" = 2
   check "farm: the user container cannot read the farm client key" \
     kubectl exec -n "$namespace" "trampoline-$name" -c user -- sh -c '! cat /etc/trampoline/farm/client_ed25519 2>/dev/null'
   check "farm: the user container cannot see or write the machines file" \
