@@ -250,6 +250,22 @@ finish_switch() {
   rm -f "$SCRATCH/.switch.log.$$"
 }
 
+# missing_objects FROM TO: the first object TO needs that is not here (nothing when TO is
+# complete), given that FROM (a tree, or -) is. Only what differs from FROM is looked at, so
+# the cost grows with the change, not the tree. Submodule commits (gitlinks) are not objects
+# of this repository.
+missing_objects() {
+  local from=$1 to=$2 listed
+  if [ "$from" = - ]; then
+    git rev-list --objects --missing=print "$to" 2>&1 | grep -m 1 -Ev '^[0-9a-f]{40}([0-9a-f]{24})?( |$)' || true
+    return 0
+  fi
+  # diff-tree reads every tree on the way (a missing one is an error); the blobs it names are checked in one batch.
+  listed=$(git diff-tree -r --no-renames --no-commit-id "$from" "$to" 2>&1) || { echo "${listed:-trees of $to}" | head -n 1; return 0; }
+  [ -n "$listed" ] || return 0
+  grep -v '^:[0-7]* 160000 ' <<<"$listed" | cut -d' ' -f4 | grep -v '^0*$' | git cat-file --batch-check 2>&1 | grep -m 1 ' missing$' || true
+}
+
 # --- a stalled stream ---------------------------------------------------------------------
 # stall_watch PID: while index-pack (PID) reads the pack. When it has neither read nor
 # written a byte for $STALL seconds, end it with SIGUSR1: nothing more will come.
@@ -321,7 +337,6 @@ cmd_receive() {
     work=$(worktree_tree)
     if has_changes "$work"; then
       print_state "$work"
-      echo "push-receive: $SRC has changes made in the pod since the last push; nothing was changed" >&2
       exit "$EXIT_CHANGED"
     fi
   fi
@@ -334,7 +349,8 @@ cmd_receive() {
   git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
   local packer=$!
   exec 3<&-
-  stall_watch "$packer" &
+  # Its output is not the connection's: a sleep it leaves behind must not keep the exec open.
+  stall_watch "$packer" </dev/null >/dev/null 2>&1 &
   watcher=$!
   wait "$packer" || status=$?
   kill "$watcher" 2>/dev/null || true
@@ -352,16 +368,14 @@ cmd_receive() {
   fi
   # Complete? Every object of the new tree and the base commit must be here before anything
   # changes (a sender that assumed objects the pod lacks, or a damaged repository).
-  local missing walk=("$tree")
-  [ "$base" = - ] || walk+=("$base^{tree}")
-  [ "$current" = - ] || walk+=("^$current")
-  missing=$(git rev-list --objects --missing=print "${walk[@]}" 2>&1 | grep -m 1 -Ev '^[0-9a-f]{40}([0-9a-f]{24})?( |$)' || true)
+  local missing
+  missing=$(missing_objects "$current" "$tree")
+  [ -n "$missing" ] || [ "$base" = - ] || missing=$(missing_objects "$tree" "$base^{tree}")
   if { [ "$base" != - ] && ! git cat-file -e "$base^{commit}" 2>/dev/null; } || [ -n "$missing" ]; then
     print_state "${work:-}"
     echo "push-receive: objects of $tree are missing after the transfer (${missing:-the base commit}): resend" >&2
     exit "$EXIT_RESEND"
   fi
-  # Shallow: a base whose parents never came is a root as far as this repository knows.
   if [ "$base" = - ]; then
     # No commits in the sender's repository: the pushed tree becomes a root commit.
     base=$(attempt "recording the pushed tree" git commit-tree "$tree" -m 'trampoline: the pushed work tree (no commits yet)')
@@ -386,7 +400,6 @@ cmd_receive() {
   ( switch_to ) </dev/null >/dev/null 2>"$SCRATCH/.switch.log.$$" || status=$?
   if [ "$status" = "$EXIT_CHANGED" ]; then
     print_state
-    echo "push-receive: $SRC changed in the pod during the push; nothing was changed" >&2
     exit "$EXIT_CHANGED"
   fi
   if [ "$status" != 0 ]; then
