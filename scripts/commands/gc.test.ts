@@ -69,3 +69,21 @@ describe('gcPlan', () => {
     expect(names(gcPlan([...instance('web'), elsewhere], now, { includeStores: false }))).toEqual(['ConfigMap/trampoline-web-scripts'])
   })
 })
+
+describe('gcPlan and the build farm', () => {
+  const farm = (name: string) => [
+    object('Pod', `trampoline-${name}-worker-0`, name, { phase: 'Running' }),
+    object('Secret', `trampoline-${name}-farm`, name),
+  ]
+
+  it('keeps workers and the farm Secret of a live instance', () => {
+    expect(gcPlan([...instance('web'), ...farm('web')], now, { includeStores: true })).toEqual([])
+  })
+
+  it('removes workers of an instance without its pod (a worker keeps no instance alive); the farm Secret is a store', () => {
+    const objects = [...instance('gone').filter((o) => o.kind !== 'Pod'), ...farm('gone')]
+    expect(names(gcPlan(objects, now, { includeStores: false }))).toContain('Pod/trampoline-gone-worker-0')
+    expect(names(gcPlan(objects, now, { includeStores: false }))).not.toContain('Secret/trampoline-gone-farm')
+    expect(names(gcPlan(objects, now, { includeStores: true }))).toContain('Secret/trampoline-gone-farm')
+  })
+})

@@ -202,6 +202,8 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
     const context = commandContext(args)
     // A node of that arch must exist, or the pod would wait out --timeout as Pending.
     if (options.arch) await checkArchAvailable(context, options.arch)
+    // Workers too: a worker of an arch no node has would hold setup until --timeout.
+    for (const arch of farmOptions.arches ?? []) await checkArchAvailable(context, arch)
     if (args.netrcFile) {
       const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
       if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)

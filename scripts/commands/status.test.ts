@@ -1,6 +1,6 @@
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
-import { formatRows, idleNow, parseDf, parseMonitor, phaseOf, splitProbe, statusRows } from './status.ts'
+import { formatRows, formatWorkers, idleNow, parseDf, parseMonitor, phaseOf, splitProbe, statusRows } from './status.ts'
 
 const labels = (instance: string) => ({
   'app.kubernetes.io/name': 'trampoline',
@@ -124,5 +124,26 @@ describe('statusRows', () => {
       'web       Running  2h   0s    0       exec 9: bash                                                              -',
     ])
     expect(JSON.parse(JSON.stringify(rows))[0]).toMatchObject({ instance: 'api', agentSessions: 2 })
+  })
+})
+
+describe('statusRows with build-farm workers', () => {
+  const worker = (instance: string, index: number, status: V1Pod['status']): V1Pod => ({
+    metadata: { name: `trampoline-${instance}-worker-${index}`, namespace: 'default', labels: { ...labels(instance), 'app.kubernetes.io/component': 'worker' } },
+    spec: { containers: [], nodeName: `node${index}` },
+    status: { ...status, podIP: `10.0.0.${index}` },
+  })
+  const now = Date.parse('2026-11-22T09:00:00Z')
+
+  it('lists workers under their instance, never as the instance\'s pod', () => {
+    const rows = statusRows([worker('web', 1, ready), pod('web', ready), worker('web', 0, { phase: 'Succeeded' })], [], now)
+    expect(rows).toHaveLength(1)
+    expect(rows[0].pod).toBe('trampoline-web')
+    expect(rows[0].phase).toBe('Running')
+    expect(rows[0].workers).toEqual([
+      { pod: 'trampoline-web-worker-0', phase: 'Stopped', node: 'node0', ip: '10.0.0.0' },
+      { pod: 'trampoline-web-worker-1', phase: 'Running', node: 'node1', ip: '10.0.0.1' },
+    ])
+    expect(formatWorkers([{ ...rows[0], workers: [{ ...rows[0].workers![1], building: ['farm-1'] }] }])).toBe('  worker trampoline-web-worker-1  Running  on node1  building farm-1')
   })
 })

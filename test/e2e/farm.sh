@@ -14,6 +14,9 @@
 #      brings the worker back
 #   5. scaling: --workers 1, then 0 (idempotent, machines file follows); down removes
 #      workers and keeps the farm Secret; setup without --workers brings them back
+#   6. idle: on an instance of its own with a short idle timeout, a build on a worker that
+#      outlasts the timeout completes (neither the worker nor the main pod stops under it),
+#      then the worker and the main pod both stop as idle
 # Every wait polls for the state it asserts, with a deadline.
 
 farm_count() { "$node_bin" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s||"null");console.log(Array.isArray(v)?v.length:0)})'; }
@@ -109,6 +112,34 @@ farm_journey() {
   check "farm: down keeps the farm Secret" kubectl get secret -n "$namespace" "trampoline-$name-farm"
   out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --json 2>>"$work/setup.err") || fail "farm: setup after down ($(tail -n 5 "$work/setup.err" | tr '\n' ' '))"
   check "farm: setup after down brings the recorded worker back" test "$(json_field farm.workers <<<"$out" | farm_count)" = 1
+
+  farm_idle "$work" "$namespace" "$name-fidle"
+}
+
+# farm_phase NAMESPACE POD: the pod's phase, or "gone".
+farm_phase() { kubectl get pod -n "$1" "$2" -o jsonpath='{.status.phase}' 2>/dev/null || echo gone; }
+
+farm_idle() {
+  local work=$1 namespace=$2 name=$3 out deadline
+  local args=(--name "$name" -n "$namespace")
+  log "farm: idle shutdown covers workers ($name, idle timeout 30s)"
+  out=$(tramp setup "${args[@]}" "${pod_options[@]}" --idle-timeout 30 --workers 1 --worker-cpu 100m: --worker-memory 128Mi:2Gi --json 2>"$work/idle-setup.err") ||
+    { fail "farm idle: setup ($(tail -n 5 "$work/idle-setup.err" | tr '\n' ' '))"; tramp clean "${args[@]}" >/dev/null 2>&1; return 0; }
+  tramp push-tarball "${args[@]}" >/dev/null 2>&1 || fail "farm idle: push-tarball"
+  # 45 s on the worker (--max-jobs 0: nothing builds locally), longer than the timeout.
+  check "farm idle: a 45-s build on the worker outlasts the 30-s idle timeout" \
+    tramp build "${args[@]}" -f farm.nix --remote-only d1 -- --argstr salt "idle-$$-$RANDOM" --arg count 1 --arg seconds 45 --max-jobs 0
+  check "farm idle: the worker still runs after it" test "$(farm_phase "$namespace" "trampoline-$name-worker-0")" = Running
+  deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    [ "$(farm_phase "$namespace" "trampoline-$name-worker-0")" = Succeeded ] && [ "$(farm_phase "$namespace" "trampoline-$name")" = Succeeded ] && break
+    sleep 2
+  done
+  check "farm idle: then the worker stops as idle" test "$(farm_phase "$namespace" "trampoline-$name-worker-0")" = Succeeded
+  check "farm idle: and so does the main pod" test "$(farm_phase "$namespace" "trampoline-$name")" = Succeeded
+  check "farm idle: the worker says why" bash -c 'kubectl get pod -n "$1" "$2" -o jsonpath="{.status.containerStatuses[*].state.terminated.message}" | grep -q "idle: no build"' _ "$namespace" "trampoline-$name-worker-0"
+  tramp clean "${args[@]}" >/dev/null 2>&1 || fail "farm idle: clean"
+  check "farm idle: clean leaves no object of the instance" test -z "$(kubectl get pods,secrets,configmaps,pvc -n "$namespace" -l "app.kubernetes.io/instance=$name" -o name 2>&1)"
 }
 
 # A worker deleted (no grace) while it builds: the build ends within the ssh bounds and
@@ -132,6 +163,13 @@ farm_worker_killed() {
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     return 0
   fi
+  # The client build runs in the user container: the instance's monitor sees it as activity.
+  local busy='' until_=$((SECONDS + 25))
+  while [ -z "$busy" ] && [ "$SECONDS" -lt "$until_" ]; do
+    busy=$(tramp status --name "$name" -n "$namespace" --json 2>/dev/null | json_field 0.activity 2>/dev/null | grep -v '^\[\]$' | grep -v '^undefined$' || true)
+    [ -n "$busy" ] || sleep 2
+  done
+  check "farm: the instance is busy while a worker builds (monitor activity: ${busy:0:80})" test -n "$busy"
   log "farm: deleting $victim while it builds"
   kubectl delete pod -n "$namespace" "$victim" --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
   # Bounded: ServerAliveInterval 5 x 3 in the main daemon's ssh config; 150s covers the
