@@ -11,6 +11,11 @@
 #       refs/trampoline/base B. Refuses (66) when the pod has changes since the last push
 #       (files edited, added or deleted in /workspace/src, or commits past B) unless --force,
 #       printing them on stdout as `state` does.
+#   push-receive.sh receive ... --framed -- COMMAND...
+#       The same, then COMMAND (the sh adapter's, one exec for push and command): stdin is a
+#       line with the pack's length in bytes, the pack, then COMMAND's own input. Once the
+#       push is done stdout gets the line `trampoline-pushed`, then COMMAND runs in place
+#       of this script (exec); when it refuses (66, 67) stdout is its state as without.
 #   push-receive.sh state
 #       The pod's workspace on stdout, one `key value` line each: pushed <tree>, commit
 #       <commit>, base <commit>, head <commit>, branch <name>, worktree <tree> (the work tree
@@ -299,7 +304,7 @@ cmd_state() {
 }
 
 cmd_receive() {
-  local tree="" base="" from="" branch="" name="" email="" force=0
+  local tree="" base="" from="" branch="" name="" email="" force=0 framed=0
   while [ $# -gt 0 ]; do
     case $1 in
       --tree) tree=${2:-}; shift 2 ;;
@@ -309,6 +314,8 @@ cmd_receive() {
       --name) name=${2:-}; shift 2 ;;
       --email) email=${2:-}; shift 2 ;;
       --force) force=1; shift ;;
+      --framed) framed=1; shift ;;
+      --) shift; break ;;
       *) die "usage: push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--force] (got '$1')" ;;
     esac
   done
@@ -316,6 +323,8 @@ cmd_receive() {
   [ -z "$from" ] || [ "$from" = - ] || is_id "$from" || die "--from must be an object id or - (got '$from')"
   [ -n "${branch:-}" ] || branch=$(git symbolic-ref --quiet --short HEAD 2>/dev/null || echo trampoline)
   git check-ref-format --branch "$branch" >/dev/null 2>&1 || die "not a branch name: '$branch'"
+  [ "$framed" = 0 ] || [ $# -gt 0 ] || die "--framed needs a command after --"
+  [ "$framed" = 1 ] || [ $# = 0 ] || die "a command after -- needs --framed"
 
   watcher=""
   trap 'if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi; release_lock' EXIT
@@ -346,9 +355,18 @@ cmd_receive() {
   local status=0 output
   exec 3<&0
   rm -f "$SCRATCH/.stalled.$$"
-  git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+  local length=""
+  if [ "$framed" = 1 ]; then
+    # bash reads a line from a pipe byte by byte, and head -c reads no more than it
+    # copies: what follows the pack stays on stdin for the command.
+    IFS= read -r length <&3 || true
+    [[ $length =~ ^[0-9]+$ ]] || die "--framed: the input does not start with the pack's length (got '${length:0:20}')"
+    head -c "$length" <&3 | git index-pack --stdin --fix-thin >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+  else
+    git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+  fi
   local packer=$!
-  exec 3<&-
+  [ "$framed" = 1 ] || exec 3<&-
   # Its output is not the connection's: a sleep it leaves behind must not keep the exec open.
   stall_watch "$packer" </dev/null >/dev/null 2>&1 &
   watcher=$!
@@ -412,6 +430,15 @@ cmd_receive() {
   git gc --auto --quiet </dev/null >/dev/null 2>&1 || true
   # The idle monitor counts a recent push as activity.
   if mkdir -p "$RUN" 2>/dev/null; then touch "$RUN/last-push" 2>/dev/null || true; fi
+  if [ "$framed" = 1 ]; then
+    # The command runs as this process: the lock is released first (its name would stay
+    # alive in us), and the signals the switch ignored are its own again.
+    release_lock
+    held=""
+    trap - EXIT HUP INT TERM PIPE
+    echo trampoline-pushed
+    exec "$@" <&3 3<&-
+  fi
 }
 
 cmd_adopt() {

@@ -275,3 +275,32 @@ t_ws_busy_and_migrate() {
   ws_same "$REPO" "$(ws_tree "$REPO")" "$WS/src"
 }
 check "workspace: the symlink layout is migrated; a held lock makes a push wait and end with 75" t_ws_busy_and_migrate
+
+t_ws_framed() {
+  local tree base out len
+  ws_fresh
+  ws_push "$REPO"
+  echo framed >> "$REPO/src/f1.txt"
+  tree=$(ws_tree "$REPO") base=$(git -C "$REPO" rev-parse HEAD)
+  ws_pack "$REPO" "$tree" "$base" "$(ws_pushed)" > "$T/ws.pack"
+  len=$(stat -c %s "$T/ws.pack")
+  # One exec for the sh adapter: length, pack, then the command's own stdin.
+  out=$({ echo "$len"; cat "$T/ws.pack"; printf 'input for the command\n'; } |
+    ws_receive receive --tree "$tree" --base "$base" --from "$(ws_pushed)" --branch main --framed -- \
+      bash -c 'cat; tail -n 1 src/f1.txt; test ! -e ../.trees/.push-lock && echo unlocked; grep "^SigIgn" /proc/self/status' 2>"$T/logs/ws-framed")
+  echo "$out"
+  [ "$(head -n 1 <<<"$out")" = trampoline-pushed ]
+  grep -qx 'input for the command' <<<"$out" && grep -qx framed <<<"$out" && grep -qx unlocked <<<"$out"
+  grep -qx $'SigIgn:\t0000000000000000' <<<"$out"
+  ws_same "$REPO" "$tree" "$WS/src"
+  # Refused: no marker line, the state instead, and the command never runs.
+  ws_in_pod sh -c 'echo agent >> src/f2.txt'
+  echo more >> "$REPO/src/f1.txt"
+  tree=$(ws_tree "$REPO")
+  ws_pack "$REPO" "$tree" "$base" "$(ws_pushed)" > "$T/ws.pack"
+  len=$(stat -c %s "$T/ws.pack")
+  code=0
+  { echo "$len"; cat "$T/ws.pack"; } | ws_receive receive --tree "$tree" --base "$base" --from "$(ws_pushed)" --framed -- touch "$T/ran" >"$T/ws-framed.out" 2>/dev/null || code=$?
+  [ "$code" = 66 ] && [ ! -e "$T/ran" ] && [ "$(head -n 1 "$T/ws-framed.out")" = "pushed $(ws_pushed)" ]
+}
+check "workspace: --framed pushes then runs the command in the same exec (its stdin after the pack, the lock released, signals its own); a refusal runs nothing" t_ws_framed
