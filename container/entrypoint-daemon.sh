@@ -257,6 +257,36 @@ if [ -n "$FARM_MACHINES" ]; then
   export NIX_SSHOPTS="-F $farm_dir/ssh_config"
 fi
 
+# Workers that went away (idle stop, eviction, a kill) stay in what setup wrote until the
+# next setup; every build would first wait on them. So setup writes the full list to
+# machines.all, and this loop keeps `machines` to the workers whose sshd accepts a
+# connection (bash's /dev/tcp: no tools the image lacks), every FARM_CHECK seconds.
+FARM_CHECK=${TRAMPOLINE_FARM_CHECK:-20}
+farm_ip() {
+  local host='' key value
+  while read -r key value; do
+    case $key in
+      Host) host=$value ;;
+      HostName) [ "$host" = "$1" ] && { echo "$value"; return 0; } ;;
+    esac
+  done < "$farm_dir/ssh_config"
+}
+farm_prune() {
+  local all=$farm_dir/machines.all live='' dead='' line host ip current
+  [ -f "$all" ] || return 0
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    host=${line%% *}
+    host=${host##*@}
+    ip=$(farm_ip "$host" || true)
+    if [ -n "$ip" ] && timeout 2 bash -c ': < "/dev/tcp/$1/2222"' _ "$ip" 2>/dev/null; then live+="$line"$'\n'; else dead+=" $host"; fi
+  done < "$all"
+  current=$(cat "$FARM_MACHINES" 2>/dev/null || true)
+  [ "${live%$'\n'}" = "$current" ] && return 0
+  (umask 077 && printf '%s' "$live" > "$FARM_MACHINES.new" && mv -f "$FARM_MACHINES.new" "$FARM_MACHINES")
+  log "builders: $(printf '%s' "$live" | grep -c . || true) worker(s) answer${dead:+; not answering:$dead}"
+}
+
 nix-daemon ${sign[@]+"${sign[@]}"} ${caches[@]+"${caches[@]}"} ${farm[@]+"${farm[@]}"} &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; exit 0' TERM INT
@@ -271,6 +301,14 @@ while kill -0 "$daemon" 2>/dev/null; do
     kill -KILL "$daemon" 2>/dev/null || true
     wait "$daemon" 2>/dev/null || true
     stopped
+  fi
+  if [ -n "$FARM_MACHINES" ] && [ $((SECONDS - ${farm_checked:-0})) -ge "$FARM_CHECK" ]; then
+    farm_checked=$SECONDS
+    # In the background: a worker that does not answer must not delay a shutdown.
+    if [ -z "${farm_pid:-}" ] || ! kill -0 "$farm_pid" 2>/dev/null; then
+      farm_prune &
+      farm_pid=$!
+    fi
   fi
   sleep "$POLL" & wait $! || true
 done

@@ -323,9 +323,13 @@ const WRITE_SCRIPT = 'set -e; umask 077; mkdir -p "$(dirname "$1")"; cat > "$1.n
 
 /** The ssh config first (names the hosts), then the machines file (uses them). */
 async function writeMachines(context: CommandContext, workers: WorkerEndpoint[], hostPublicKey: string): Promise<void> {
+  // machines.all: every worker; the daemon container keeps `machines` to those that answer
+  // (entrypoint-daemon.sh). Setup just checked them all, so both start equal.
+  const machines = machinesFile(workers, hostPublicKey)
   for (const [file, text] of [
     [FARM_SSH_CONFIG_FILE, farmSshConfig(workers)],
-    [FARM_MACHINES_FILE, machinesFile(workers, hostPublicKey)],
+    [`${FARM_MACHINES_FILE}.all`, machines],
+    [FARM_MACHINES_FILE, machines],
   ] as const) {
     const result = await captureInPod(context, ['sh', '-c', WRITE_SCRIPT, 'trampoline-farm', file], { container: DAEMON_CONTAINER, input: text })
     if (result.exitCode !== 0) {

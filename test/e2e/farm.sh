@@ -100,6 +100,16 @@ farm_journey() {
   check "farm: and one machines line" test "$(farm_machines "$namespace" "$name" | grep -c .)" = 1
   out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --workers 1 --json 2>>"$work/setup.err") || fail "farm: setup --workers 1 again"
   check "farm: --workers 1 again reuses it" test "$(json_field farm.workers.0.reused <<<"$out")" = true
+  # Per-arch workers: the one local node is amd64, so an arm64 worker is refused up front.
+  out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --workers 1 --worker-arch amd64 --json 2>>"$work/setup.err") || fail "farm: setup --worker-arch amd64"
+  check "farm: --worker-arch amd64 runs worker-amd64-0 on an amd64 node" test "$(json_field farm.workers.0.pod <<<"$out")" = "trampoline-$name-worker-amd64-0"
+  check "farm: its machines line builds x86_64-linux" grep -q "^ssh-ng://trampoline@trampoline-$name-worker-amd64-0 x86_64-linux" <(farm_machines "$namespace" "$name")
+  if out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --workers 1 --worker-arch arm64 2>&1); then
+    fail "farm: --worker-arch arm64 without an arm64 node succeeded"
+  else
+    check "farm: --worker-arch arm64 without an arm64 node fails up front, saying so" grep -q arm64 <<<"$out"
+    check "farm: and leaves the amd64 worker alone" test "$(farm_workers "$namespace" "$name" | cut -d' ' -f1)" = "trampoline-$name-worker-amd64-0"
+  fi
   out=$(tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --workers 0 --json 2>>"$work/setup.err") || fail "farm: setup --workers 0"
   check "farm: --workers 0 removes them" farm_wait_workers "$namespace" "$name" 0 60
   check "farm: and empties the machines file" test -z "$(farm_machines "$namespace" "$name")"
