@@ -200,6 +200,60 @@ async function gitArchiveSeconds(repo: string): Promise<number> {
   return (performance.now() - started) / 1000
 }
 
+const pod = namesFor(instance).pod
+const kubectlNs = ['-n', cluster.namespace]
+/** kubectl on PATH (Debian's, or one of the cluster's version): the baselines users compare with. */
+const kubectl = (() => {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** bash -c SCRIPT with $1... as args, timed; throws on failure. */
+async function timedBash(script: string, args: string[], cwd: string): Promise<number> {
+  const started = performance.now()
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', ['-c', `set -eo pipefail; ${script}`, 'bench', ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+    let err = ''
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c))
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bash -c ${script.slice(0, 60)}... exit ${code}: ${err}`))))
+  })
+  return (performance.now() - started) / 1000
+}
+
+const KUBECTL_DIR = '/workspace/.bench-kubectl'
+const podRemove = () => execCapture(target, ['sh', '-c', `chmod -R u+w ${KUBECTL_DIR} ${KUBECTL_DIR}.tar 2>/dev/null; rm -rf ${KUBECTL_DIR} ${KUBECTL_DIR}.tar`])
+
+/** `git archive HEAD | kubectl exec -i POD -- tar -x` into a fresh directory (removed afterwards, untimed). */
+async function kubectlPipeSeconds(repo: string): Promise<number> {
+  await podRemove()
+  const seconds = await timedBash(
+    'git archive --format=tar HEAD | kubectl exec -i "$1" "$2" "$3" -c user -- sh -c \'mkdir -p "$1" && tar -x -f - -C "$1"\' _ "$4"',
+    [...kubectlNs, pod, KUBECTL_DIR],
+    repo,
+  )
+  await podRemove()
+  return seconds
+}
+
+/** The original nix-trampoline method: git archive to a temp file, kubectl cp, tar -x in the pod. */
+async function kubectlCpSeconds(repo: string): Promise<number> {
+  await podRemove()
+  const tar = join(scratch, 'kubectl-cp.tar')
+  const seconds = await timedBash(
+    'git archive --format=tar -o "$5" HEAD && kubectl cp "$1" "$2" -c user "$5" "$3:$4.tar" && ' +
+      'kubectl exec "$1" "$2" "$3" -c user -- sh -c \'mkdir -p "$1" && tar -x -f "$1.tar" -C "$1" && rm -f "$1.tar"\' _ "$4" && rm -f "$5"',
+    [...kubectlNs, pod, KUBECTL_DIR, tar],
+    repo,
+  )
+  await podRemove()
+  return seconds
+}
+
 /**
  * The pod's share of a push, without the channel: push-receive.sh's `tar -x` of the tree now
  * in /workspace/src (re-tarred on the same volume, read back from the page cache), and its
@@ -279,6 +333,8 @@ async function pushScenario(id: string, what: string, repo: string): Promise<voi
   const raw: RawRun[] = []
   const push: CliRun[] = []
   const reported: number[] = []
+  const pipe: number[] = []
+  const cp: number[] = []
   for (let i = 1; i <= repeat; i++) {
     archive.push(await gitArchiveSeconds(repo))
     const r = await rawExec(bytes)
@@ -290,6 +346,17 @@ async function pushScenario(id: string, what: string, repo: string): Promise<voi
     push.push(p)
     reported.push(result.seconds)
     say(`${id} ${i}/${repeat}: raw exec ${r.seconds.toFixed(2)}s, push ${result.seconds.toFixed(2)}s (${p.wall.toFixed(2)}s wall, node ${mib(p.rssKiB ?? 0)} MiB RSS)`)
+    if (kubectl) {
+      pipe.push(await kubectlPipeSeconds(repo))
+      cp.push(await kubectlCpSeconds(repo))
+      say(`${id} ${i}/${repeat}: git archive | kubectl exec -i tar -x ${pipe.at(-1)!.toFixed(2)}s, kubectl cp ${cp.at(-1)!.toFixed(2)}s`)
+    }
+  }
+  if (kubectl) {
+    addRow({ id: `${id}-kubectl-pipe`, label: `git archive | kubectl exec -i -- tar -x (${what})`, bytes, runs: pipe })
+    addRow({ id: `${id}-kubectl-cp`, label: `git archive to a file, kubectl cp, tar -x (${what})`, bytes, runs: cp })
+    addRow({ id: `${id}-push-vs-pipe`, label: `push-tarball, whole command, vs kubectl exec -i (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-pipe`, pairedWith: pipe })
+    addRow({ id: `${id}-push-vs-cp`, label: `push-tarball, whole command, vs kubectl cp (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-cp`, pairedWith: cp })
   }
   const rawSeconds = raw.map((r) => r.seconds)
   addRow({
@@ -334,8 +401,10 @@ async function noopScenario(repo: string): Promise<void> {
   const shell: CliRun[] = []
   const noop: CliRun[] = []
   const version: number[] = []
+  const kexec: number[] = []
   for (let i = 1; i <= noopRepeat; i++) {
     version.push((await cliOk(['--version'], repo)).wall)
+    if (kubectl) kexec.push(await timedBash('kubectl exec "$1" "$2" "$3" -c user -- true', [...kubectlNs, pod], repo))
     const s = await cliOk(['shell', ...common, '--', 'true'], repo)
     const p = await cliOk(['push-tarball', '--json', ...common], repo)
     if (!JSON.parse(p.stdout).skipped) throw new Error('no-op push: the push was not skipped')
@@ -345,10 +414,12 @@ async function noopScenario(repo: string): Promise<void> {
   }
   const shellWall = shell.map((s) => s.wall)
   addRow({ id: 'cli-startup', label: 'trampoline --version (node + module load, no cluster)', runs: version })
+  if (kubectl) addRow({ id: 'kubectl-exec-true', label: 'kubectl exec POD -c user -- true', runs: kexec })
   addRow({
     id: 'shell-true',
-    label: 'shell -- true (one pod read + one exec)',
+    label: 'shell -- true (through the mux helper; the checkout\'s sources, with the RSS probe)',
     runs: shellWall,
+    ...(kubectl ? { baseline: 'kubectl-exec-true', pairedWith: kexec } : {}),
     extra: { peakRssMiB: mib(maxOf(shell.map((s) => s.rssKiB))), cpuSeconds: median(shell.map((s) => s.cpuSeconds ?? Number.NaN)) },
   })
   addRow({

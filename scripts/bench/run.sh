@@ -10,6 +10,10 @@
 #   peak RSS of the CLI during the big push vs  payload size (and a trivial command's RSS)
 #   copy-closure --protocol ssh-ng          vs  --protocol ssh (fresh store paths each run)
 #   push-tarball with nothing new           vs  shell -- true
+#   push-tarball, whole command             vs  git archive | kubectl exec -i -- tar -x, and
+#                                               the original nix-trampoline method (git archive
+#                                               to a file, kubectl cp, tar -x)   (with kubectl)
+#   shell -- true                           vs  kubectl exec POD -c user -- true  (with kubectl)
 #
 # Usage:
 #   KUBECONFIG=/path/to/kubeconfig scripts/bench/run.sh [options]
@@ -34,7 +38,8 @@
 #   --memory Q          [BENCH_MEMORY=512Mi:4Gi]
 #   --keep                                      leave the instance (prints how to clean it)
 #
-# Needs: the npm dependencies (npm ci), git, GNU tar/coreutils; nix-store and nix for the
+# Needs: the npm dependencies (npm ci), git, GNU tar/coreutils; kubectl for its baselines
+# (skipped without it); nix-store and nix for the
 # copy-closure part (skipped without them); /usr/bin/time (Debian: time) for the
 # whole-process-tree RSS (optional). Progress goes to stderr. Exit 0 when every
 # measurement ran; the numbers are for reading, nothing here asserts on them.

@@ -3,12 +3,48 @@
 // connection is kept alive with pings (neither is in client-node 2.0.1).
 import type { KubeConfig } from '@kubernetes/client-node'
 import WebSocket from 'ws'
+import { randomFillSync } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import { encodeFrame, decodeFrame } from './frames.ts'
+import { encodeMaskedChannelFrame } from './mask.ts'
 
 const HIGH_WATER = 4 * 1024 * 1024
 const PING_INTERVAL_MS = 30_000
 const CLOSE_GRACE_MS = 2_000
+/** Smaller frames go through ws (its byte loop costs nothing there). */
+const FAST_FRAME_MIN = 1024
+
+// Fresh random mask keys (RFC 6455 5.3: unpredictable, one per frame), as ws draws them:
+// from a pool refilled by the CSPRNG.
+const MASK_POOL_BYTES = 8192
+let maskPool = Buffer.alloc(0)
+let maskIndex = 0
+function nextMask(): Buffer {
+  if (maskIndex + 4 > maskPool.length) {
+    maskPool = randomFillSync(Buffer.allocUnsafe(MASK_POOL_BYTES))
+    maskIndex = 0
+  }
+  const mask = maskPool.subarray(maskIndex, maskIndex + 4)
+  maskIndex += 4
+  return mask
+}
+
+/**
+ * The connection under ws, when a data frame may be written to it directly: open, and
+ * nothing queued in ws's sender (it queues only while compressing, which we turn off), so
+ * frames stay in order. Undefined means "use ws.send" (also when ws's internals change, or
+ * with TRAMPOLINE_WS_MASK=ws, to compare).
+ */
+function directSocket(ws: WebSocket): Socket | undefined {
+  if (process.env.TRAMPOLINE_WS_MASK === 'ws' || ws.readyState !== WebSocket.OPEN) return undefined
+  const internals = ws as unknown as { _socket?: Socket; _sender?: { _queue?: unknown[]; _state?: number } }
+  const sender = internals._sender
+  // ws 8: _state 0 is DEFAULT (nothing being compressed or read from a Blob).
+  if (!Array.isArray(sender?._queue) || sender._queue.length !== 0 || sender._state !== 0) return undefined
+  const socket = internals._socket
+  return socket && typeof socket.write === 'function' && !socket.destroyed ? socket : undefined
+}
 
 export interface ChannelSocket {
   ws: WebSocket
@@ -79,7 +115,11 @@ export async function openChannelSocket(
     protocol: ws.protocol,
     async send(channel, payload) {
       if (ws.readyState !== WebSocket.OPEN) throw new Error('connection to the pod closed')
-      ws.send(encodeFrame(channel, payload))
+      // Big data frames are framed and masked here, in 32-bit words (kube/mask.ts), and
+      // written under ws: its JavaScript byte loop was half the CPU of an upload.
+      const direct = typeof payload !== 'string' && payload.length >= FAST_FRAME_MIN ? directSocket(ws) : undefined
+      if (direct) direct.write(encodeMaskedChannelFrame(channel, payload as Uint8Array, nextMask()))
+      else ws.send(encodeFrame(channel, payload))
       if (ws.bufferedAmount >= HIGH_WATER) await waitForRoom()
     },
     sendRaw(frame) {
