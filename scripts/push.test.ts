@@ -71,3 +71,33 @@ describe('the push record and the receiver command line', async () => {
     expect(script).toContain(`EXIT_RESEND=${PUSH_RECEIVE_EXIT.resend}`)
   })
 })
+
+describe('FramedOutput (push and command in one exec)', async () => {
+  const { FramedOutput, PUSHED_MARKER } = await import('./push.ts')
+  const { Writable } = await import('node:stream')
+  const sink = () => {
+    const chunks: Buffer[] = []
+    const target = new Writable({ write(chunk: Buffer, _e, cb) { chunks.push(chunk); cb() } })
+    return { target, text: () => Buffer.concat(chunks).toString('utf8') }
+  }
+  const feed = async (out: InstanceType<typeof FramedOutput>, parts: string[]) => {
+    for (const part of parts) await new Promise<void>((done) => out.write(Buffer.from(part), () => done()))
+  }
+
+  it('passes everything after the marker line through, the marker split across chunks', async () => {
+    const { target, text } = sink()
+    const out = new FramedOutput(target)
+    await feed(out, [PUSHED_MARKER.slice(0, 5), `${PUSHED_MARKER.slice(5)}\nhello`, ' world\n'])
+    expect(out.pushed).toBe(true)
+    expect(text()).toBe('hello world\n')
+  })
+
+  it('keeps a refusal\'s state report, passing nothing through', async () => {
+    const { target, text } = sink()
+    const out = new FramedOutput(target)
+    await feed(out, [`pushed ${tree}\n`, 'changes\n'])
+    expect(out.pushed).toBe(false)
+    expect(out.report.toString('utf8')).toBe(`pushed ${tree}\nchanges\n`)
+    expect(text()).toBe('')
+  })
+})

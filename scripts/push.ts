@@ -13,7 +13,7 @@ import { ByteProgress } from './progress.ts'
 import { captureInPod, runInPod } from './remote.ts'
 import { LAST_PUSH_FILE, PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
 import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from './workspace/state.ts'
-import { Writable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 
 export interface PushResult {
   tree: string
@@ -163,8 +163,8 @@ interface SendResult {
   seconds: number
 }
 
-/** Stream one pack into push-receive.sh receive. Resolves to its exit code and stdout. */
-async function sendPack(context: CommandContext, root: string, source: PushSource, holds: PodHolds, options: PushOptions & { branch?: string }): Promise<SendResult> {
+/** The pack of the source's objects, without those the pod holds (as far as they are known here). */
+async function packFor(root: string, source: PushSource, holds: PodHolds) {
   const env = treeEnv(source.tree)
   const present = await presentObjects(root, [holds.tree, holds.commit].filter((id): id is string => !!id), env)
   const exclude = [
@@ -173,7 +173,12 @@ async function sendPack(context: CommandContext, root: string, source: PushSourc
   ]
   const trees = source.commit ? [source.tree, `${source.commit}^{tree}`] : [source.tree]
   const commits = source.commit && source.commit !== holds.commit ? [source.commit] : []
-  const pack = await packObjects(root, { trees, commits, exclude }, env)
+  return packObjects(root, { trees, commits, exclude }, env)
+}
+
+/** Stream one pack into push-receive.sh receive. Resolves to its exit code and stdout. */
+async function sendPack(context: CommandContext, root: string, source: PushSource, holds: PodHolds, options: PushOptions & { branch?: string }): Promise<SendResult> {
+  const pack = await packFor(root, source, holds)
   let gitError: Error | undefined
   pack.done.catch((error: Error) => (gitError = error))
 
@@ -271,4 +276,103 @@ export async function pushIfChanged(context: CommandContext, root: string, sourc
   if (last?.tree === source.tree && last.commit === source.commit) return { ...base, bytes: 0, objects: 0, seconds: 0, skipped: true }
   await requireRunningPod(context)
   return pushWorkspace(context, root, source, {}, undefined, 'sh')
+}
+
+/** The line push-receive.sh receive --framed prints once the push is done (the command's output follows). */
+export const PUSHED_MARKER = 'trampoline-pushed'
+/** Packs up to this size go in the command's exec (held in memory to send their length first). */
+const FRAMED_PACK_LIMIT = 8 * 1024 * 1024
+
+/** Collect a pack in memory, up to `limit` bytes; undefined (and git stopped) beyond. */
+async function packBuffer(pack: Awaited<ReturnType<typeof packObjects>>, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of pack.stream) {
+    size += (chunk as Buffer).length
+    if (size > limit) {
+      pack.kill()
+      return undefined
+    }
+    chunks.push(chunk as Buffer)
+  }
+  await pack.done
+  return Buffer.concat(chunks)
+}
+
+/**
+ * Stdout of a framed receive: the first line is push-receive.sh's (the marker once the push
+ * is done, else its state), everything after the marker is the command's and passes through.
+ */
+export class FramedOutput extends Writable {
+  pushed = false
+  /** What came before (or instead of) the marker: the receiver's state when it refused. */
+  report = Buffer.alloc(0)
+  private readonly target: Writable
+
+  constructor(target: Writable) {
+    super()
+    this.target = target
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (!this.pushed) {
+      this.report = Buffer.concat([this.report, chunk])
+      const eol = this.report.indexOf(0x0a)
+      // No whole line yet, or a first line that is not the marker (a state report): keep it.
+      if (eol < 0 || this.report.subarray(0, eol).toString('utf8') !== PUSHED_MARKER) return callback()
+      this.pushed = true
+      chunk = this.report.subarray(eol + 1)
+      this.report = Buffer.alloc(0)
+      if (!chunk.length) return callback()
+    }
+    if (this.target.write(chunk)) callback()
+    else this.target.once('drain', () => callback())
+  }
+}
+
+export interface ShRun {
+  command: string[]
+  stdin: Readable
+  stdout: Writable
+  stderr: Writable
+}
+
+/**
+ * The sh adapter: push the work tree if it changed since the last push, then run the
+ * command in the pod. An unchanged tree costs no round trip (local state); a changed one
+ * goes in the command's own exec (push-receive.sh receive --framed: the pack, then the
+ * command's stdin), so an edit costs one exec like no edit, plus the pod's update. A pack
+ * too big for that, or a pod whose pushed tree is not the one remembered here, gets a push
+ * of its own first. Resolves to the command's exit code.
+ */
+export async function runAfterPush(context: CommandContext, root: string, source: PushSource, run: ShRun): Promise<{ exitCode: number; push: PushResult }> {
+  const base = { tree: source.tree, from: source.from, commit: source.commit, workspace: WORKSPACE_SRC }
+  const plain = async (push: PushResult) => ({ exitCode: await runInPod(context, run), push })
+  const last = lastPushed(context.state)
+  if (last?.tree === source.tree && last.commit === source.commit) return plain({ ...base, bytes: 0, objects: 0, seconds: 0, skipped: true })
+
+  const started = performance.now()
+  const [branch, identity, pack] = await Promise.all([currentBranch(root), gitIdentity(root), packFor(root, source, last ?? {})])
+  const objects = pack.objects
+  const packed = await packBuffer(pack, FRAMED_PACK_LIMIT)
+  if (!packed) return plain(await pushWorkspace(context, root, source, {}, undefined, 'sh'))
+
+  const header = Buffer.from(`${packed.length}\n`)
+  async function* input(): AsyncGenerator<Buffer> {
+    yield Buffer.concat([header, packed!])
+    for await (const chunk of run.stdin) yield chunk as Buffer
+  }
+  const stdout = new FramedOutput(run.stdout)
+  const argv = [...receiveArgv({ tree: source.tree, commit: source.commit, from: last?.tree, branch, identity }), '--framed', '--', ...run.command]
+  const exitCode = await runInPod(context, { command: argv, stdin: Readable.from(input()), stdout, stderr: run.stderr })
+  if (stdout.pushed) {
+    recordPush(context.state, { tree: source.tree, commit: source.commit })
+    return { exitCode, push: { ...base, bytes: packed.length, objects, seconds: (performance.now() - started) / 1000, skipped: false } }
+  }
+  if (exitCode === PUSH_RECEIVE_EXIT.podChanges) throw podChangesError(context.names.instance, parseState(stdout.report), 'sh')
+  if (exitCode === PUSH_RECEIVE_EXIT.resend) {
+    const pod = parseState(stdout.report)
+    return plain(await pushWorkspace(context, root, source, {}, { tree: pod.pushed, commit: pod.base }, 'sh'))
+  }
+  throw pushReceiveError(exitCode, context.names.instance, source.tree)
 }

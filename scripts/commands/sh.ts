@@ -1,15 +1,15 @@
 // `trampoline sh -c '<command>' [name [args...]]`: a drop-in `sh -c` for local agents
 // (CLAUDE_CODE_SHELL=bin/trampoline-sh). Each command runs in the pod, in the pushed copy
-// of the current directory, after pushing the work tree if it changed. Exit code, stdout
-// and stderr are the command's own.
+// of the current directory, after pushing the work tree if it changed (in the same exec).
+// Exit code, stdout and stderr are the command's own. Changes made in the pod since the
+// last push are never overwritten: the command does not run, and the error names them.
 import { realpathSync } from 'node:fs'
 import type { CommandModule } from 'yargs'
 import { commandContext, findRepoRoot, type GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
 import { pushSource, requireRepo } from '../git.ts'
 import { debug } from '../log.ts'
-import { pushIfChanged } from '../push.ts'
-import { runInPod } from '../remote.ts'
+import { runAfterPush } from '../push.ts'
 import { SH_USAGE, parseShArgs, remoteShArgv } from '../sh-args.ts'
 import { releaseStdin } from '../terminal.ts'
 import { remoteCwd } from '../workspace.ts'
@@ -39,14 +39,14 @@ export const command: CommandModule<GlobalOptions, ShArgs> = {
     }
     const source = await pushSource(root, 'worktree')
     const context = commandContext(args)
-    const push = await pushIfChanged(context, root, source)
-    debug(push.skipped ? `tree ${push.tree} unchanged since the last push` : `pushed tree ${push.tree} (${push.bytes} bytes)`)
-    const exitCode = await runInPod(context, {
+    // A changed tree travels in the command's own exec (one round trip either way).
+    const { exitCode, push } = await runAfterPush(context, root, source, {
       command: remoteShArgv(invocation, cwd),
       stdin: process.stdin,
       stdout: process.stdout,
       stderr: process.stderr,
     }).finally(() => releaseStdin())
+    debug(push.skipped ? `tree ${push.tree} unchanged since the last push` : `pushed tree ${push.tree} (${push.bytes} bytes, ${push.objects} objects)`)
     if (exitCode !== 0) throw new RemoteExit(exitCode)
   },
 }
