@@ -91,7 +91,7 @@ cd "$WORKSPACE" 2>/dev/null || die "$WORKSPACE is not mounted"
 # start_time PID: the process's start time (clock ticks after boot), empty if it is gone.
 start_time() {
   local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 0
   stat=${stat##*) } # after "pid (comm) ": fields 3...; the start time is field 22
   # shellcheck disable=SC2086 # split into fields on purpose
   set -- $stat
@@ -238,10 +238,10 @@ switch_to() {
     # Exactly the pushed tree: untracked files go too (ignored ones, e.g. build results, stay).
     if [ "$force" = 1 ] || [ "$from" = - ]; then git clean -fdq; fi
   fi
-  git update-ref refs/heads/"$branch" "$base"
-  git symbolic-ref HEAD refs/heads/"$branch"
-  git update-ref refs/trampoline/base "$base"
-  git update-ref refs/trampoline/pushed "$commit"
+  # One ref transaction (each git run costs: the sh adapter waits for this).
+  printf 'update refs/heads/%s %s\nupdate refs/trampoline/base %s\nupdate refs/trampoline/pushed %s\n' "$branch" "$base" "$base" "$commit" |
+    git update-ref --stdin
+  [ "$(git symbolic-ref --quiet HEAD 2>/dev/null)" = "refs/heads/$branch" ] || git symbolic-ref HEAD refs/heads/"$branch"
   printf '%s %s %s\n' "$tree" "$commit" "$base" > "$PUSHED_FILE.new" && mv -f "$PUSHED_FILE.new" "$PUSHED_FILE"
   rm -f "$JOURNAL"
 }
@@ -332,8 +332,15 @@ cmd_receive() {
   tidy
   finish_switch
   init_repo "$branch"
-  [ -z "$name" ] || git config user.name "$name"
-  [ -z "$email" ] || git config user.email "$email"
+  # The author of commits made in the pod; written only when it changed (a file of ours
+  # remembers the last one, read without running git).
+  local said=""
+  [ ! -e "$GIT_DIR/trampoline-identity" ] || said=$(<"$GIT_DIR/trampoline-identity")
+  if [ "$said" != "$name <$email>" ]; then
+    [ -z "$name" ] || git config user.name "$name"
+    [ -z "$email" ] || git config user.email "$email"
+    printf '%s\n' "$name <$email>" > "$GIT_DIR/trampoline-identity"
+  fi
 
   local current work=""
   current=$(rev 'refs/trampoline/pushed^{tree}')
@@ -398,8 +405,9 @@ cmd_receive() {
     # No commits in the sender's repository: the pushed tree becomes a root commit.
     base=$(attempt "recording the pushed tree" git commit-tree "$tree" -m 'trampoline: the pushed work tree (no commits yet)')
   fi
-  local parent
-  for parent in $(git cat-file -p "$base" | grep '^parent ' | cut -d' ' -f2); do
+  local parent parents=""
+  [ "$base" = "$(rev refs/trampoline/base)" ] || parents=$(git cat-file -p "$base" | grep '^parent ' | cut -d' ' -f2 || true)
+  for parent in $parents; do
     if ! git cat-file -e "$parent" 2>/dev/null; then
       grep -qx "$base" "$GIT_DIR/shallow" 2>/dev/null || echo "$base" >> "$GIT_DIR/shallow"
       break
