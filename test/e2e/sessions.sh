@@ -103,9 +103,9 @@ EOF
   sessions_tty "$dir/screen1" "$dir/in1" claude "$@" ${tmux_opt[@]+"${tmux_opt[@]}"}
   sessions_tty_env=()
   local tty1=$sessions_tty_pid in1=$sessions_tty_fd
-  check "claude on a terminal starts the stand-in in a session ($((SECONDS - t0))s to its first screen)" \
-    sessions_poll 300 sessions_screen_has "$dir/screen1" 'FAKE-ID='
-  log "first screen after $((SECONDS - t0))s"
+  code=0
+  sessions_poll 300 sessions_screen_has "$dir/screen1" 'FAKE-ID=' || code=$?
+  check "claude on a terminal starts the stand-in in a session ($((SECONDS - t0))s to its first screen, key sync and tmux included)" test "$code" = 0
   fake=$(grep -ao 'FAKE-ID=[0-9x]*' "$dir/screen1" | head -n1)
   check "the session's claude has the API key in its environment" grep -aq 'key=set' "$dir/screen1"
   if [[ -n $store ]]; then
@@ -128,7 +128,9 @@ EOF
   wait "$tty1" 2>/dev/null || true
   exec {in1}>&-
   check "after SIGKILL of the client the session is still listed" sessions_poll 30 sessions_count_is 1 "$@"
-  check "and shows as detached" sessions_poll 60 sessions_attached_is false "$@"
+  # Kubernetes leaves an exec's process running when its connection drops (the runtime
+  # keeps its terminal open), so the pod-side client may still count as attached here.
+  log "after the client's SIGKILL: $(sessions_list "$@" || true)"
   check "status counts it as an agent session" sessions_poll 60 sessions_agents_are 1 "$@"
   check "and as activity (its tmux server)" sessions_poll 60 sessions_activity_has_tmux "$@"
   out=$(tramp status "$@" --json | json_field 0.idleSeconds)
@@ -144,6 +146,8 @@ EOF
   printf 'two\r' >&"$in2"
   check "typing reaches the same claude (COUNT=2)" sessions_poll 30 sessions_screen_has "$dir/screen2" 'COUNT=2 got=two'
   check "sessions shows it attached again" sessions_poll 30 sessions_attached_is true "$@"
+  check "by this client alone (a client left by the lost connection was taken over)" \
+    test "$(sessions_list "$@" | json_field 0.clients)" = 1
 
   # 4. claude ends: the session, its tmux server and the activity go with it.
   printf 'quit\r' >&"$in2"
