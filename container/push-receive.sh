@@ -187,6 +187,8 @@ init_repo() {
     # The stat of untracked directories is cached: `git add -A` and status stay fast.
     git config core.untrackedCache true
     git config gc.autoDetach false
+    # A full checkout (the first push) writes files in parallel, one worker per core.
+    git config checkout.workers 0
   fi
 }
 
@@ -235,8 +237,9 @@ switch_to() {
     fi
   else
     git read-tree --reset -u "$tree"
-    # Exactly the pushed tree: untracked files go too (ignored ones, e.g. build results, stay).
-    if [ "$force" = 1 ] || [ "$from" = - ]; then git clean -fdq; fi
+    # --force: exactly the pushed tree, untracked files gone too (ignored ones, e.g. build
+    # results, stay). Without it there are none: the pod's changes were refused before.
+    if [ "$force" = 1 ]; then git clean -fdq; fi
   fi
   # One ref transaction (each git run costs: the sh adapter waits for this).
   printf 'update refs/heads/%s %s\nupdate refs/trampoline/base %s\nupdate refs/trampoline/pushed %s\n' "$branch" "$base" "$base" "$commit" |
