@@ -265,19 +265,6 @@ export async function pushTree(context: CommandContext, root: string, source: Pu
   return pushWorkspace(context, root, source, options, { tree: state.pushed, commit: state.base }, 'push')
 }
 
-/**
- * The sh adapter's push before each command: only when the tree (or HEAD) changed since
- * the last push. The check is local state, so an unchanged tree costs no round trip; a
- * changed one costs one exec, sending what the pod lacks according to the local record.
- */
-export async function pushIfChanged(context: CommandContext, root: string, source: PushSource): Promise<PushResult> {
-  const base = { tree: source.tree, from: source.from, commit: source.commit, workspace: WORKSPACE_SRC }
-  const last = lastPushed(context.state)
-  if (last?.tree === source.tree && last.commit === source.commit) return { ...base, bytes: 0, objects: 0, seconds: 0, skipped: true }
-  await requireRunningPod(context)
-  return pushWorkspace(context, root, source, {}, undefined, 'sh')
-}
-
 /** The line push-receive.sh receive --framed prints once the push is done (the command's output follows). */
 export const PUSHED_MARKER = 'trampoline-pushed'
 /** Packs up to this size go in the command's exec (held in memory to send their length first). */
