@@ -9,17 +9,19 @@
 // the spare takes the argv, stdio is relayed with backpressure, and the exit status or the
 // error (remote.ts's explanations) goes back. Lifetime: ends after TRAMPOLINE_MUX_IDLE
 // seconds (default 600) without commands, when its socket is removed or replaced (`clean`
-// deletes the state dir; a newer helper took over), when the instance has no pod any more,
-// and on SIGTERM/SIGINT/SIGHUP. A spare unused for 60 s is closed: while one waits, the
-// pod counts an exec session as activity (idle shutdown comes that much later).
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
+// deletes the state dir, wherever the socket is; a newer helper took over), when the
+// instance has no pod any more, and on SIGTERM/SIGINT/SIGHUP. While a spare waits the pod
+// counts an exec session as activity, so an unused spare is closed after 60 s, or a
+// quarter of the pod's idle timeout when that is shorter (idle shutdown comes that much later).
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { PassThrough, Writable } from 'node:stream'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError, formatError } from '../errors.ts'
 import { exec, type ExecResult, type ExecSession } from '../kube/exec.ts'
 import { supportsStdinClose } from '../kube/frames.ts'
-import { requireRunningPod, userTarget } from '../kube/pods.ts'
+import type { V1Pod } from '@kubernetes/client-node'
+import { USER_CONTAINER, requireRunningPod, userTarget } from '../kube/pods.ts'
 import { execOpenError, explainExecResult, openWithRetry } from '../remote.ts'
 import { muxEndpoint } from './client.ts'
 import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
@@ -27,6 +29,8 @@ import { SPARE_ARGV, encodeSpareHeader } from './spare.ts'
 
 const DEFAULT_IDLE_SECONDS = 600
 const SPARE_IDLE_MS = 60_000
+/** A spare counts as activity in the pod: it never holds a pod more than this share of its idle timeout. */
+const SPARE_IDLE_SHARE = 0.25
 const SOCKET_CHECK_MS = 2_000
 
 function log(message: string): void {
@@ -79,6 +83,7 @@ class Helper {
   private opening?: Promise<Spare>
   private stopping = false
   private podMissing = false
+  private spareIdleMs = SPARE_IDLE_MS
   private finished!: () => void
 
   private readonly context: CommandContext
@@ -142,12 +147,17 @@ class Helper {
     throw new Error(`cannot listen on ${this.path}`)
   }
 
-  private stillOurs(): boolean {
+  private socketIsOurs(): boolean {
     try {
-      return lstatSync(this.path).ino === this.inode
+      return this.inode !== undefined && lstatSync(this.path).ino === this.inode
     } catch {
       return false
     }
+  }
+
+  /** Our socket is still at its path, and the instance's state dir still exists (clean removes it; the socket may live elsewhere). */
+  private stillOurs(): boolean {
+    return this.socketIsOurs() && existsSync(this.context.state.dir)
   }
 
   private armIdle(): void {
@@ -166,7 +176,7 @@ class Helper {
     log(`stopping: ${why}`)
     clearTimeout(this.idleTimer)
     clearInterval(this.checkTimer)
-    if (this.stillOurs()) {
+    if (this.socketIsOurs()) {
       try {
         unlinkSync(this.path)
       } catch {
@@ -251,7 +261,7 @@ class Helper {
         this.spare = spare
         spare.idle = setTimeout(() => {
           if (this.spare === spare) this.dropSpare()
-        }, SPARE_IDLE_MS)
+        }, this.spareIdleMs)
       },
       (error: unknown) => {
         if (this.opening === opening) this.opening = undefined
@@ -334,6 +344,7 @@ class Helper {
     try {
       const pod = await requireRunningPod(this.context)
       podUid = pod.metadata?.uid ?? ''
+      this.spareIdleMs = spareIdleMs(pod)
       spare = await this.takeSpare(podUid).catch(async (error: unknown) => {
         throw await execOpenError(error, this.context)
       })
@@ -395,6 +406,17 @@ class Helper {
       fail(muxError(error))
     }
   }
+}
+
+/**
+ * How long a spare may wait unused: 60 s, or a quarter of the pod's idle timeout
+ * (TRAMPOLINE_IDLE_TIMEOUT in the user container, seconds, 0 = never) when that is shorter.
+ */
+export function spareIdleMs(pod: V1Pod): number {
+  const env = pod.spec?.containers?.find((c) => c.name === USER_CONTAINER)?.env
+  const timeout = Number(env?.find((e) => e.name === 'TRAMPOLINE_IDLE_TIMEOUT')?.value)
+  if (!Number.isFinite(timeout) || timeout <= 0) return SPARE_IDLE_MS
+  return Math.min(SPARE_IDLE_MS, Math.max(1000, Math.round(timeout * 1000 * SPARE_IDLE_SHARE)))
 }
 
 function muxError(error: unknown): MuxError {

@@ -7,7 +7,8 @@
 # On an instance of its own (INSTANCE-mx: it deletes and recreates its pod), with its own
 # local state (XDG_STATE_HOME under WORK), and compared with --no-mux wherever a result
 # could differ:
-#   1. the first command starts the helper: a 0600 socket in the instance's 0700 state dir;
+#   1. the first command starts the helper: a 0600 socket in a 0700 directory (the state dir,
+#      or a private runtime dir when that path is too long for a socket);
 #      later commands reuse it (same helper process)
 #   2. exit codes, stdout and stderr apart, stdin (lines and 1 MiB of binary), no command,
 #      a script on stdin: the same as without the helper
@@ -54,6 +55,7 @@ mux_journey() {
   pid=$(mux_pid)
   tramp clean "${args[@]}" --quiet >/dev/null 2>&1 || fail "mux: clean $name"
   check "mux: clean (the state dir goes) ends the helper" mux_wait_gone "$pid"
+  check "mux: ... and its socket is gone" mux_socket_gone
   XDG_STATE_HOME=$saved_state
 }
 
@@ -63,12 +65,20 @@ mux_cleanup() {
   tramp clean --name "$mx_name" -n "$mx_namespace" --quiet >/dev/null 2>&1 || true
 }
 
-# The pid of the helper that last started serving (its log line `[mux PID] serving ...`).
+# The pid of the helper that last started serving this instance's socket (its log line
+# `[mux PID] serving ... on SOCKET`; helpers of another kubeconfig log other sockets).
 mux_pid() {
   local line
-  line=$(grep ' serving ' "$mx_log" 2>/dev/null | tail -n 1) || return 0
+  line=$(grep " serving .* on ${mx_socket}\$" "$mx_log" 2>/dev/null | tail -n 1) || return 0
   line=${line#*\[mux }
   echo "${line%%\]*}"
+}
+
+# The socket the first helper logged: in the state dir, or (a long path) in the runtime dir.
+mux_first_socket() {
+  local line
+  line=$(grep ' serving ' "$mx_log" | head -n 1) || return 0
+  echo "${line##* on }"
 }
 
 # Poll (deadline 30 s) until process $1 is gone.
@@ -81,17 +91,16 @@ mux_wait_gone() {
   done
 }
 
-mux_sockets() { find "$1" -maxdepth 1 -name 'mux-*.sock' -type s | wc -l; }
+mux_socket_gone() { test ! -e "$mx_socket"; }
 
 mux_basics() {
   local work=$1 dir=$2
   shift 2
   log "mux: exit codes, stdout/stderr, stdin, same as the direct path"
   check "mux: shell -- true" tramp shell "$@" -- true
-  local socket
-  socket=$(find "$dir" -maxdepth 1 -name 'mux-*.sock' -type s | head -n 1)
-  check "mux: the first command started a helper, socket in the state dir" test -S "$socket"
-  check "mux: the socket is 0600 and its directory 0700" test "$(stat -c %a "$socket") $(stat -c %a "$dir")" = "600 700"
+  mx_socket=$(mux_first_socket)
+  check "mux: the first command started a helper listening on $mx_socket" test -S "$mx_socket"
+  check "mux: the socket is 0600 and its directory 0700" test "$(stat -c %a "$mx_socket") $(stat -c %a "$(dirname "$mx_socket")")" = "600 700"
   local pid
   pid=$(mux_pid)
   check "mux: the helper runs (pid $pid)" kill -0 "$pid"
@@ -153,7 +162,7 @@ mux_stale() {
   pid=$(mux_pid)
   kill -KILL "$pid" 2>/dev/null || true
   mux_wait_gone "$pid" || true
-  check "mux: a killed helper leaves its socket behind" test "$(mux_sockets "$dir")" = 1
+  check "mux: a killed helper leaves its socket behind" test -S "$mx_socket"
   check "mux: a command over a stale socket works" test "$(tramp shell "$@" -- echo fresh)" = fresh
   check "mux: ... through a new helper" test "$(mux_pid)" != "$pid"
   check "mux: ... which replaced the stale socket" grep -q 'replacing a stale socket' "$mx_log"
@@ -175,6 +184,11 @@ mux_kubeconfig() {
   check "mux: ... and nothing ran" test ! -s "$work/moved.out"
   check "mux: ... it says the cluster cannot be reached" grep -q 'cannot reach the cluster' "$work/moved.err"
   check "mux: the original kubeconfig still works" test "$(tramp shell "$@" -- echo ok)" = ok
+  # The other kubeconfig's helper (another socket) is not needed any more.
+  local other
+  for other in $(grep ' serving ' "$mx_log" | grep -v " on ${mx_socket}\$" | cut -d' ' -f3 | tr -d ']'); do
+    kill -TERM "$other" 2>/dev/null || true
+  done
 }
 
 mux_pod() {
@@ -191,6 +205,7 @@ mux_pod() {
   check "mux: no pod: exit $code, as without the helper ($direct)" test "$code" = "$direct"
   check "mux: no pod: the same message as without the helper" diff "$work/nopod.err" "$work/nopod-direct.err"
   check "mux: the helper ends when the instance has no pod" mux_wait_gone "$pid"
+  check "mux: ... and removes its socket" mux_socket_gone
   tramp setup "$@" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null 2>"$work/setup2.err" || fail "mux: setup again ($(tail -n 2 "$work/setup2.err" | tr '\n' ' '))"
   code=0
   tramp shell "$@" -- test -e /tmp/mux-old-pod || code=$?
@@ -213,13 +228,13 @@ mux_off() {
   pid=$(mux_pid)
   kill -TERM "$pid" 2>/dev/null || true
   check "mux: SIGTERM ends the helper" mux_wait_gone "$pid"
-  check "mux: ... and it removes its socket" test "$(mux_sockets "$dir")" = 0
+  check "mux: ... and it removes its socket" mux_socket_gone
   TRAMPOLINE_MUX=0 tramp shell "$@" -- true || fail "mux: TRAMPOLINE_MUX=0 shell -- true"
   tramp shell --no-mux "$@" -- true || fail "mux: shell --no-mux -- true"
-  check "mux: TRAMPOLINE_MUX=0 and --no-mux start no helper" test "$(mux_sockets "$dir")" = 0
+  check "mux: TRAMPOLINE_MUX=0 and --no-mux start no helper" mux_socket_gone
   TRAMPOLINE_MUX_IDLE=2 tramp shell "$@" -- true || fail "mux: shell -- true with a short idle time"
   pid=$(mux_pid)
   check "mux: a helper idle for TRAMPOLINE_MUX_IDLE seconds ends" mux_wait_gone "$pid"
-  check "mux: ... and removes its socket" test "$(mux_sockets "$dir")" = 0
+  check "mux: ... and removes its socket" mux_socket_gone
   check "mux: the next command starts a helper again" tramp shell "$@" -- true
 }
