@@ -3,14 +3,15 @@
 # fixed path (Claude Code keys trust and per-project settings on it); a push sends only the
 # git objects the pod lacks and git itself updates the files that changed.
 #
-#   push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--force]
+#   push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--objects N] [--force]
 #       A git pack on stdin (pack-objects --stdout: the objects of tree W and commit B that
 #       the pod lacks; --from names the pushed tree the sender left out). Makes the work
 #       tree exactly W, HEAD the branch NAME at B (shallow: B's parents need not be here),
 #       refs/trampoline/pushed a commit of W on B (B itself when W is B's tree) and
 #       refs/trampoline/base B. Refuses (66) when the pod has changes since the last push
 #       (files edited, added or deleted in /workspace/src, or commits past B) unless --force,
-#       printing them on stdout as `state` does.
+#       printing them on stdout as `state` does. --objects N: the pack holds N objects
+#       (below 100 they become loose objects, as in git's receive-pack).
 #   push-receive.sh receive ... --framed -- COMMAND...
 #       The same, then COMMAND (the sh adapter's, one exec for push and command): stdin is a
 #       line with the pack's length in bytes, the pack, then COMMAND's own input. Once the
@@ -291,6 +292,16 @@ stall_watch() {
   done
 }
 
+# take_pack: the pack on stdin into the repository. A few objects (the sender says how
+# many) become loose objects, as git's own receive-pack does below 100: one pack per
+# small push would pile up until gc repacked everything in the middle of some push.
+take_pack() {
+  if [[ $objects =~ ^[0-9]+$ ]] && [ "$objects" -lt 100 ]; then
+    exec git unpack-objects -q
+  fi
+  exec git index-pack --stdin --fix-thin
+}
+
 # --- commands -----------------------------------------------------------------------------
 cmd_state() {
   [ $# = 0 ] || die "usage: push-receive.sh state"
@@ -307,7 +318,7 @@ cmd_state() {
 }
 
 cmd_receive() {
-  local tree="" base="" from="" branch="" name="" email="" force=0 framed=0
+  local tree="" base="" from="" branch="" name="" email="" force=0 framed=0 objects=""
   while [ $# -gt 0 ]; do
     case $1 in
       --tree) tree=${2:-}; shift 2 ;;
@@ -318,6 +329,7 @@ cmd_receive() {
       --email) email=${2:-}; shift 2 ;;
       --force) force=1; shift ;;
       --framed) framed=1; shift ;;
+      --objects) objects=${2:-}; shift 2 ;;
       --) shift; break ;;
       *) die "usage: push-receive.sh receive --tree W --base B [--from W0] [--branch NAME] [--name N --email E] [--force] (got '$1')" ;;
     esac
@@ -371,9 +383,9 @@ cmd_receive() {
     # copies: what follows the pack stays on stdin for the command.
     IFS= read -r length <&3 || true
     [[ $length =~ ^[0-9]+$ ]] || die "--framed: the input does not start with the pack's length (got '${length:0:20}')"
-    head -c "$length" <&3 | git index-pack --stdin --fix-thin >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+    head -c "$length" <&3 | take_pack >/dev/null 2>"$SCRATCH/.index-pack.$$" &
   else
-    git index-pack --stdin --fix-thin <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+    take_pack <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
   fi
   local packer=$!
   [ "$framed" = 1 ] || exec 3<&-

@@ -350,7 +350,7 @@ export async function runAfterPush(context: CommandContext, root: string, source
     for await (const chunk of run.stdin) yield chunk as Buffer
   }
   const stdout = new FramedOutput(run.stdout)
-  const argv = [...receiveArgv({ tree: source.tree, commit: source.commit, from: last?.tree, branch, identity }), '--framed', '--', ...run.command]
+  const argv = [...receiveArgv({ tree: source.tree, commit: source.commit, from: last?.tree, branch, identity }), '--objects', String(objects), '--framed', '--', ...run.command]
   const exitCode = await runInPod(context, { command: argv, stdin: Readable.from(input()), stdout, stderr: run.stderr })
   if (stdout.pushed) {
     recordPush(context.state, { tree: source.tree, commit: source.commit })

@@ -168,6 +168,9 @@ t_ws_cut_short() {
   cut=$(( $(stat -c %s "$T/ws.pack") / 2 ))
   ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-cut"
   grep -q 'corrupt or was cut short' "$T/logs/ws-cut"
+  # The same through unpack-objects (a pack of few objects).
+  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" --objects 3 2>"$T/logs/ws-cut-loose"
+  grep -q 'corrupt or was cut short' "$T/logs/ws-cut-loose"
   ! head -c 5000 /dev/urandom | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-random"
   grep -q 'corrupt or was cut short' "$T/logs/ws-random"
   # Nothing changed, nothing is left, and the lock is free.
@@ -277,22 +280,24 @@ t_ws_busy_and_migrate() {
 check "workspace: the symlink layout is migrated; a held lock makes a push wait and end with 75" t_ws_busy_and_migrate
 
 t_ws_framed() {
-  local tree base out len
+  local tree base out len packs
   ws_fresh
   ws_push "$REPO"
   echo framed >> "$REPO/src/f1.txt"
   tree=$(ws_tree "$REPO") base=$(git -C "$REPO" rev-parse HEAD)
   ws_pack "$REPO" "$tree" "$base" "$(ws_pushed)" > "$T/ws.pack"
   len=$(stat -c %s "$T/ws.pack")
+  packs=$(find "$WS/src/.git/objects/pack" -name '*.pack' | wc -l)
   # One exec for the sh adapter: length, pack, then the command's own stdin.
   out=$({ echo "$len"; cat "$T/ws.pack"; printf 'input for the command\n'; } |
-    ws_receive receive --tree "$tree" --base "$base" --from "$(ws_pushed)" --branch main --framed -- \
+    ws_receive receive --tree "$tree" --base "$base" --from "$(ws_pushed)" --branch main --objects 4 --framed -- \
       bash -c 'cat; tail -n 1 src/f1.txt; test ! -e ../.trees/.push-lock && echo unlocked; grep "^SigIgn" /proc/self/status' 2>"$T/logs/ws-framed")
   echo "$out"
   [ "$(head -n 1 <<<"$out")" = trampoline-pushed ]
   grep -qx 'input for the command' <<<"$out" && grep -qx framed <<<"$out" && grep -qx unlocked <<<"$out"
   grep -qx $'SigIgn:\t0000000000000000' <<<"$out"
   ws_same "$REPO" "$tree" "$WS/src"
+  [ "$(find "$WS/src/.git/objects/pack" -name '*.pack' | wc -l)" = "$packs" ] # a few objects: loose, no pack of their own
   # Refused: no marker line, the state instead, and the command never runs.
   ws_in_pod sh -c 'echo agent >> src/f2.txt'
   echo more >> "$REPO/src/f1.txt"
