@@ -6,6 +6,8 @@
 #   trampoline --version, --help   vs  node -e 0                    (no cluster needed)
 #   peak RSS of trampoline --version (node -e 0's beside it)
 #   trampoline shell -- true       vs  kubectl exec <pod> -c user -- true, same pod, peak RSS
+#   trampoline-sh -c true          vs  kubectl exec <pod> -c user -- sh -c true (unchanged tree)
+#   (each also without the mux helper: --no-mux, TRAMPOLINE_MUX=0)
 #                                      (when KUBECONFIG reaches a cluster and kubectl is there)
 #
 # The CLI measured is the package as npm and Nix ship it: `npm run build`'s bundle, built
@@ -136,6 +138,15 @@ else
   log "setup $name (${setup_args[*]})"
   (cd "$work" && tramp setup "${common[@]}" "${setup_args[@]}" --quiet >/dev/null)
   args+=(--name "$name" --pod "trampoline-$name")
+  # A small repository the pod already has, for trampoline-sh -c true on an unchanged tree.
+  repo=$work/repo
+  mkdir -p "$repo" && git -C "$repo" init -q && echo bench >"$repo/README"
+  git -C "$repo" add README && git -C "$repo" -c user.email=bench@trampoline -c user.name=bench commit -q -m bench
+  if (cd "$repo" && env TRAMPOLINE_NAME="$name" ${namespace:+TRAMPOLINE_NAMESPACE="$namespace"} "$pkg/bin/trampoline-sh" -c true); then
+    args+=(--repo "$repo")
+  else
+    log "trampoline-sh -c true failed in $repo: no sh rows"
+  fi
   [[ -n $namespace ]] && args+=(--namespace "$namespace")
 fi
 

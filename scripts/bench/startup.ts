@@ -4,10 +4,12 @@
 //
 //   trampoline --version, --help   vs  node -e 0
 //   peak RSS of --version          (node -e 0's beside it)
-//   trampoline shell -- true       vs  kubectl exec <pod> -c user -- true  (with --name)
+//   trampoline shell -- true       vs  kubectl exec <pod> -c user -- true  (with --name; also --no-mux)
+//   trampoline-sh -c true          vs  kubectl exec <pod> -c user -- sh -c true  (with --repo: a
+//                                      repository whose work tree the pod already has)
 //
 // Usage: node scripts/bench/startup.ts --package DIR [--sources DIR] [--runs N]
-//          [--name INSTANCE --pod POD [--namespace NS]] [--json]
+//          [--name INSTANCE --pod POD [--namespace NS] [--repo DIR]] [--json]
 // --package: a directory holding bin/trampoline.js and the built dist/ (as npm installs it);
 // --sources: a checkout whose bin/trampoline.js runs scripts/ (no dist/), measured as well.
 // Rounds run each command once, in an order rotated every round; ratio = median over
@@ -30,6 +32,7 @@ const { values: opts } = parseArgs({
     name: { type: 'string' },
     pod: { type: 'string' },
     namespace: { type: 'string' },
+    repo: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -50,6 +53,7 @@ interface Command {
   id: string
   argv: string[]
   env?: NodeJS.ProcessEnv
+  cwd?: string
 }
 
 interface Run {
@@ -74,7 +78,7 @@ function run(command: Command, timed = false): Run {
   const out = join(scratch, 'time.txt')
   const argv = timed && gnuTime ? [GNU_TIME, '-f', '%e %U %S %M', '-o', out, ...command.argv] : command.argv
   const started = process.hrtime.bigint()
-  const result = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore', env: { ...process.env, ...command.env } })
+  const result = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore', cwd: command.cwd, env: { ...process.env, ...command.env } })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const code = result.status ?? 128
   if (!(timed && gnuTime)) return { seconds, code }
@@ -178,12 +182,30 @@ try {
     const pair: Command[] = [
       { id: 'kubectl-exec', argv: ['kubectl', 'exec', ...(opts.namespace ? ['-n', opts.namespace] : []), opts.pod, '-c', 'user', '--', 'true'] },
       { id: 'shell-true', argv: [node, pkgBin, 'shell', '--name', opts.name, ...ns, '--', 'true'] },
+      { id: 'shell-true-direct', argv: [node, pkgBin, 'shell', '--no-mux', '--name', opts.name, ...ns, '--', 'true'] },
     ]
     say(`cluster: ${runs} rounds of kubectl exec ${opts.pod} -c user -- true and trampoline shell -- true (after 1 warm-up round)`)
     rounds(pair, 1, gnuTime)
     const pod = rounds(pair, runs, gnuTime)
     rows.push(row('kubectl-exec', `kubectl exec ${opts.pod} -c user -- true`, pod))
     rows.push(row('shell-true', 'trampoline shell -- true (package)', pod, 'kubectl-exec'))
+    rows.push(row('shell-true-direct', 'trampoline shell --no-mux -- true (package, no helper)', pod, 'kubectl-exec'))
+
+    if (opts.repo) {
+      // trampoline-sh -c true from a repository whose work tree the pod already has.
+      const shEnv = { TRAMPOLINE_NAME: opts.name, ...(opts.namespace ? { TRAMPOLINE_NAMESPACE: opts.namespace } : {}) }
+      const shPair: Command[] = [
+        { id: 'kubectl-exec-sh', argv: ['kubectl', 'exec', ...(opts.namespace ? ['-n', opts.namespace] : []), opts.pod, '-c', 'user', '--', 'sh', '-c', 'true'] },
+        { id: 'sh-true', argv: [join(opts.package, 'bin', 'trampoline-sh'), '-c', 'true'], env: shEnv, cwd: opts.repo },
+        { id: 'sh-true-direct', argv: [join(opts.package, 'bin', 'trampoline-sh'), '-c', 'true'], env: { ...shEnv, TRAMPOLINE_MUX: '0' }, cwd: opts.repo },
+      ]
+      say(`cluster: ${runs} rounds of kubectl exec ${opts.pod} -c user -- sh -c true and trampoline-sh -c true, unchanged tree (after 1 warm-up round)`)
+      rounds(shPair, 1, gnuTime)
+      const sh = rounds(shPair, runs, gnuTime)
+      rows.push(row('kubectl-exec-sh', `kubectl exec ${opts.pod} -c user -- sh -c true`, sh))
+      rows.push(row('sh-true', 'trampoline-sh -c true, unchanged tree (package)', sh, 'kubectl-exec-sh'))
+      rows.push(row('sh-true-direct', 'trampoline-sh -c true, TRAMPOLINE_MUX=0 (package, no helper)', sh, 'kubectl-exec-sh'))
+    }
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true })
