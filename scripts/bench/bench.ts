@@ -6,13 +6,14 @@
 //   push-tarball (big files)   vs  the raw exec channel: the same bytes into `cat >/dev/null`
 //   push-tarball (small files) vs  the same, for the small-file tar's size
 //   peak RSS of the CLI during the big push  vs  the payload, and a trivial command's RSS
-//   copy-closure ssh-ng        vs  copy-closure ssh (fresh store paths for every run)
+//   copy-closure to the pod    vs  raw exec upload of the same bytes (fresh store paths every run)
+//   copy-closure --from        vs  raw exec download of the same files
 //   push-tarball, nothing new  vs  `shell -- true`
 //
 // Usage: node scripts/bench/bench.ts --name INSTANCE [--namespace NS] [--repeat N]
 //          [--noop-repeat N] [--big-repo DIR] [--small-repo DIR] [--closures FILE]
 //          [--chunk-kib N] [--json]
-// --closures FILE: lines "<ssh-ng|ssh> <tiny|data> <run> <nar-bytes> <store-path>" (paths not yet in the pod).
+// --closures FILE: lines "ssh-ng <tiny|data> <run> <nar-bytes> <store-path>" (paths not yet in the pod).
 // The CLI runs from this checkout (bin/trampoline.js) on this Node, with $KUBECONFIG and
 // $XDG_STATE_HOME as given. Progress goes to stderr; the table (or JSON) to stdout.
 import { spawn, execFileSync } from 'node:child_process'
@@ -20,7 +21,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { VersionApi } from '@kubernetes/client-node'
@@ -437,12 +438,30 @@ interface ClosureSet {
   paths: string[]
 }
 
-type Protocol = 'ssh-ng' | 'ssh'
+/** The baseline for a download: `bytes` bytes out of the user container (`cat` of store files) into nothing. */
+async function rawDownload(paths: string[]): Promise<RawRun & { bytes: number }> {
+  let bytes = 0
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length
+      callback()
+    },
+  })
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  const result = await exec(target, { command: ['cat', ...paths], stdout: sink, stderr: process.stderr })
+  const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  if (result.exitCode !== 0) throw new Error(`raw download failed: exit ${result.exitCode} ${result.message ?? ''}`)
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6, bytes }
+}
 
 /**
- * copy-closure to the pod with each protocol, alternating which goes first. Per run and
- * protocol, the closures file has a "tiny" set (one small path: the fixed cost of an SSH
- * session through the port-forward and of nix's handshake) and a "data" set.
+ * copy-closure both ways against the raw exec channel with the same bytes. Per run, the
+ * closures file has a "tiny" set (one small path: a copy's fixed cost) and a "data" set of
+ * fresh paths: raw upload of the NAR size, copy-closure to the pod, then the paths are
+ * deleted locally, raw download of the same files out of the pod, copy-closure --from
+ * (signature-checked, back into the local store). Lines of the other protocol are ignored.
  */
 async function copyScenario(file: string, cwd: string): Promise<void> {
   const sets = new Map<string, ClosureSet>()
@@ -450,7 +469,8 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue
     const [protocol, kind, run, bytes, path] = line.trim().split(/\s+/)
-    const key = `${kind} ${protocol} ${run}`
+    if (protocol !== 'ssh-ng') continue
+    const key = `${kind} ${run}`
     const set = sets.get(key) ?? { bytes: 0, paths: [] }
     set.bytes += Number(bytes)
     set.paths.push(path)
@@ -459,45 +479,55 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
   }
   const runs = [...runIds].sort((a, b) => a - b)
   const kinds = ['tiny', 'data'] as const
-  const seconds = { tiny: { 'ssh-ng': [] as number[], ssh: [] as number[] }, data: { 'ssh-ng': [] as number[], ssh: [] as number[] } }
-  const walls = { tiny: { 'ssh-ng': [] as CliRun[], ssh: [] as CliRun[] }, data: { 'ssh-ng': [] as CliRun[], ssh: [] as CliRun[] } }
+  type Series = { up: number[]; to: number[]; down: number[]; from: number[]; toWall: CliRun[]; fromWall: CliRun[] }
+  const series = (): Series => ({ up: [], to: [], down: [], from: [], toWall: [], fromWall: [] })
+  const got = { tiny: series(), data: series() }
   const shape = { tiny: { bytes: 0, count: 0 }, data: { bytes: 0, count: 0 } }
   for (const [i, run] of runs.entries()) {
-    // Alternate which protocol goes first, so neither always gets the warmer pod.
-    const order: Protocol[] = i % 2 ? ['ssh', 'ssh-ng'] : ['ssh-ng', 'ssh']
-    for (const protocol of order) {
-      for (const kind of kinds) {
-        const set = sets.get(`${kind} ${protocol} ${run}`)
-        if (!set) throw new Error(`closures file has no ${kind} ${protocol} paths for run ${run}`)
-        shape[kind] = { bytes: set.bytes, count: set.paths.length }
-        const c = await cliOk(['copy-closure', '--protocol', protocol, '--json', ...common, ...set.paths], cwd)
-        const reported: number = JSON.parse(c.stdout).seconds
-        seconds[kind][protocol].push(reported)
-        walls[kind][protocol].push(c)
-        const linger = c.wall - c.exitWall > 0.5 ? `, output pipes open ${(c.wall - c.exitWall).toFixed(1)}s after exit` : ''
-        say(`copy-closure ${i + 1}/${runs.length} ${protocol} ${kind}: ${reported.toFixed(2)}s (${c.wall.toFixed(2)}s wall${linger})`)
-      }
+    for (const kind of kinds) {
+      const set = sets.get(`${kind} ${run}`)
+      if (!set) throw new Error(`closures file has no ${kind} paths for run ${run}`)
+      shape[kind] = { bytes: set.bytes, count: set.paths.length }
+      const g = got[kind]
+      g.up.push((await rawExec(set.bytes)).seconds)
+      const to = await cliOk(['copy-closure', '--json', ...common, ...set.paths], cwd)
+      g.to.push(JSON.parse(to.stdout).seconds)
+      g.toWall.push(to)
+      execFileSync('nix-store', ['--delete', ...set.paths], { stdio: 'ignore' })
+      g.down.push((await rawDownload(set.paths)).seconds)
+      const from = await cliOk(['copy-closure', '--from', '--json', ...common, ...set.paths], cwd)
+      g.from.push(JSON.parse(from.stdout).seconds)
+      g.fromWall.push(from)
+      say(
+        `copy-closure ${i + 1}/${runs.length} ${kind}: raw up ${g.up.at(-1)!.toFixed(2)}s, to pod ${g.to.at(-1)!.toFixed(2)}s; ` +
+          `raw down ${g.down.at(-1)!.toFixed(2)}s, --from ${g.from.at(-1)!.toFixed(2)}s`,
+      )
     }
   }
   for (const kind of kinds) {
     const { bytes, count } = shape[kind]
     const what = `${count} path${count === 1 ? '' : 's'}, ${bytes < MiB ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / MiB).toFixed(0)} MiB`} NAR`
-    for (const protocol of ['ssh', 'ssh-ng'] as Protocol[]) {
-      const extra: Record<string, number> = { wallMedian: median(walls[kind][protocol].map((c) => c.wall)), ...lingerNote(walls[kind][protocol]) }
-      if (kind === 'data') {
-        // What the bytes cost beyond the fixed cost of a session (the tiny copy).
-        const net = median(seconds.data[protocol]) - median(seconds.tiny[protocol])
-        if (net > 0) extra.netMiBps = bytes / MiB / net
-      }
-      addRow({
-        id: `copy-${kind}-${protocol}`,
-        label: `copy-closure --protocol ${protocol} (${what})`,
-        bytes,
-        runs: seconds[kind][protocol],
-        extra,
-        ...(protocol === 'ssh-ng' ? { baseline: `copy-${kind}-ssh`, pairedWith: seconds[kind].ssh } : {}),
-      })
-    }
+    const g = got[kind]
+    addRow({ id: `copy-${kind}-raw-up`, label: `raw exec upload, same bytes (${what})`, bytes, runs: g.up })
+    addRow({
+      id: `copy-${kind}-to`,
+      label: `copy-closure to the pod (${what})`,
+      bytes,
+      runs: g.to,
+      baseline: `copy-${kind}-raw-up`,
+      pairedWith: g.up,
+      extra: { wallMedian: median(g.toWall.map((c) => c.wall)), ...lingerNote(g.toWall) },
+    })
+    addRow({ id: `copy-${kind}-raw-down`, label: `raw exec download, same files (${what})`, bytes, runs: g.down })
+    addRow({
+      id: `copy-${kind}-from`,
+      label: `copy-closure --from the pod (${what})`,
+      bytes,
+      runs: g.from,
+      baseline: `copy-${kind}-raw-down`,
+      pairedWith: g.down,
+      extra: { wallMedian: median(g.fromWall.map((c) => c.wall)), ...lingerNote(g.fromWall) },
+    })
   }
 }
 

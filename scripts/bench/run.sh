@@ -8,7 +8,8 @@
 #   push-tarball, big incompressible files  vs  raw exec channel (same bytes into cat >/dev/null)
 #   push-tarball, many small files          vs  raw exec channel (same bytes)
 #   peak RSS of the CLI during the big push vs  payload size (and a trivial command's RSS)
-#   copy-closure --protocol ssh-ng          vs  --protocol ssh (fresh store paths each run)
+#   copy-closure to the pod, and --from     vs  raw exec up/download of the same bytes (fresh store
+#                                               paths each run)
 #   push-tarball with nothing new           vs  shell -- true
 #   push-tarball, whole command             vs  git archive | kubectl exec -i -- tar -x, and
 #                                               the original nix-trampoline method (git archive
@@ -196,7 +197,7 @@ if ! skipped copy; then
   closures=$work/closures
   : >"$closures"
   per_path=$((closure_mib * 1024 * 1024 / closure_paths))
-  log "store paths for copy-closure: 2 protocols x $repeat runs x ($closure_paths paths of $per_path bytes + 1 tiny path), fresh data each run"
+  log "store paths for copy-closure: $repeat runs x ($closure_paths paths of $per_path bytes + 1 tiny path), fresh data each run"
   mkdir -p "$work/nix"
   # add_path PROTOCOL KIND RUN FILE: the file into the local store, listed for bench.ts and cleanup.
   add_path() {
@@ -207,7 +208,7 @@ if ! skipped copy; then
     echo "$1 $2 $3 $(nix-store -q --size "$path" 2>"$work/nix.err") $path" >>"$closures"
     rm -f "$4"
   }
-  for protocol in ssh-ng ssh; do
+  for protocol in ssh-ng; do
     for run in $(seq 1 "$repeat"); do
       head -c 1024 /dev/urandom >"$work/nix/bench-$protocol-$run-tiny"
       add_path "$protocol" tiny "$run" "$work/nix/bench-$protocol-$run-tiny"
