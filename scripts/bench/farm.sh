@@ -11,8 +11,10 @@
 #                 on one worker (client --max-jobs 0: nothing local) minus the same locally,
 #                 divided by 4 (ssh connection, Nix handshake, copying the tiny input and
 #                 output; the input is already on the worker from the runs before)
-#   copy-MiB/s    one derivation with a 64 MiB output, remotely minus locally: the main
-#                 daemon's copy-back rate, the term that bounds a farm (README: farm size)
+#   copy          `nix copy` from the main daemon to a worker over the farm's ssh-ng (what
+#                 the build hook does for inputs, and in reverse for outputs): a 1-byte
+#                 path (fixed cost) and a fresh 64 MiB one: the main daemon's copy rate,
+#                 the term that bounds a farm (README: farm size)
 #
 # Usage: KUBECONFIG=... scripts/bench/farm.sh [--repeat N] [--keep]
 #   BENCH_IMAGE (localhost/trampoline:test), BENCH_NAMESPACE, BENCH_NAME (bench-farm-<pid>)
@@ -37,7 +39,9 @@ pull=()
 [[ $image == localhost/* ]] && pull=(--pull-policy Never)
 args=(--name "$name")
 [[ -n $namespace ]] && args+=(-n "$namespace")
-pod_opts=(--image "$image" "${pull[@]}" --cpu 250m --memory 512Mi:4Gi --no-default-cache --idle-timeout 0)
+# No CPU limit on the main daemon: its copying and ssh are what is measured (the bench runs
+# alone, under test.sh's cluster lock or by hand).
+pod_opts=(--image "$image" "${pull[@]}" --cpu 500m: --memory 512Mi:4Gi --no-default-cache --idle-timeout 0)
 farm_opts=(--worker-cpu 100m: --worker-memory 128Mi:2Gi)
 
 work=$(mktemp -d /tmp/trampoline-bench-farm.XXXXXX)
@@ -93,35 +97,27 @@ remote=$(seconds d1 d2 d3 d4 -- --argstr salt "ovr-$$-$RANDOM" --arg count 4 --a
 local_=$(seconds d1 d2 d3 d4 -- --argstr salt "ovl-$$-$RANDOM" --arg count 4 --arg seconds 0 --builders '')
 overhead=$("$node_bin" -e 'console.log(((process.argv[1]-process.argv[2])/4).toFixed(2))' "$remote" "$local_")
 
-log "copy-back: one 64 MiB output, remote vs local"
-cat > big.nix <<'EOF'
-{ salt ? "" }:
-let
-  busyboxDir = builtins.path { path = /opt/busybox; name = "busybox"; };
-  busybox = "${busyboxDir}/busybox";
-in
-derivation {
-  name = "farm-big";
-  system = builtins.currentSystem;
-  builder = busybox;
-  args = [ "sh" "-c" "${busybox} head -c 67108864 /dev/urandom > $out; echo ${salt} >> $out" ];
-}
-EOF
-git add big.nix && git -c user.email=bench@trampoline -c user.name=bench commit -qm big && tramp push-tarball "${args[@]}" >/dev/null
-big() {
-  local start end
-  start=$(date +%s.%N)
-  tramp build "${args[@]}" -f big.nix --remote-only -- --argstr salt "$1-$$-$RANDOM" "${@:2}" >/dev/null 2>"$work/build.err" || { tail -n 5 "$work/build.err" >&2; return 1; }
-  end=$(date +%s.%N)
-  "$node_bin" -e 'console.log((process.argv[2]-process.argv[1]).toFixed(2))' "$start" "$end"
-}
-t_remote=$(big bigr --max-jobs 0)
-t_local=$(big bigl --builders '')
-rate=$("$node_bin" -e 'const d=process.argv[1]-process.argv[2]; console.log(d>0?(64/d).toFixed(1):"inf")' "$t_remote" "$t_local")
+log "copy: the main daemon's ssh-ng channel to a worker (nix copy, as its build hook copies)"
+# In the nix-daemon container as root, with the farm's key, pinned host key and ssh config:
+# a 1-byte path (the fixed cost of a copy: ssh, handshake) and a fresh 64 MiB one.
+copy_script='set -e
+read -r uri _ key _ _ _ _ pinned < /run/trampoline-farm/machines
+export NIX_SSHOPTS="-F /run/trampoline-farm/ssh_config"
+store="$uri?ssh-key=$key&base64-ssh-public-host-key=$pinned"
+t() { local s e; s=$(date +%s%N); nix --extra-experimental-features nix-command copy --to "$store" "$1" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+d=$(mktemp -d)
+printf x > "$d/tiny-$1"; head -c 67108864 /dev/urandom > "$d/big-$1"
+tiny=$(nix-store --add "$d/tiny-$1"); big=$(nix-store --add "$d/big-$1"); rm -rf "$d"
+echo "$(t "$tiny") $(t "$big")"
+nix-store --delete "$tiny" "$big" >/dev/null 2>&1 || true'
+ns_args=()
+[[ -n $namespace ]] && ns_args=(-n "$namespace")
+read -r tiny_ms big_ms < <(kubectl exec "${ns_args[@]}" "trampoline-$name" -c nix-daemon -- bash -c "$copy_script" _ "$$-$RANDOM")
+rate=$("$node_bin" -e 'const [t,b]=process.argv.slice(1).map(Number); console.log(b>t?(64/((b-t)/1000)).toFixed(0):"inf")' "$tiny_ms" "$big_ms")
 
 printf '%-10s %10s %10s %12s\n' workers wall-s ratio ideal
 for w in 0 1 2 4; do
   "$node_bin" -e 'const [w,t,t0]=process.argv.slice(1).map(Number); const ideal=Math.ceil(8/(w+1))/8; console.log(`${String(w).padEnd(10)} ${t.toFixed(2).padStart(10)} ${(t/t0).toFixed(2).padStart(10)} ${ideal.toFixed(2).padStart(12)}`)' "$w" "${wall[$w]}" "${wall[0]}"
 done
 echo "remote overhead per derivation: ${overhead} s (4 x 0-s derivations: remote ${remote} s, local ${local_} s)"
-echo "64 MiB output: remote $(printf '%.2f' "$t_remote") s, local $(printf '%.2f' "$t_local") s -> copy-back ${rate} MiB/s"
+echo "nix copy main -> worker: 1-byte path ${tiny_ms} ms, 64 MiB path ${big_ms} ms -> ${rate} MiB/s beyond the fixed cost"

@@ -226,7 +226,7 @@ function summary(result: SetupResult): string {
     ...(result.farm
       ? [
           result.farm.workers.length
-            ? `  workers (remote builders): ${result.farm.workers.map((w) => `${w.pod} on ${w.node ?? '?'} (${w.systems.join(',')}, ${w.maxJobs} job${w.maxJobs === 1 ? '' : 's'})`).join(', ')}`
+            ? `  workers (remote builders): ${result.farm.workers.map((w) => `${w.pod} on ${w.node ?? '?'} (${w.systems[0] ?? '?'}, ${w.maxJobs} job${w.maxJobs === 1 ? '' : 's'})`).join(', ')}`
             : '  workers: none',
         ]
       : []),

@@ -8,7 +8,8 @@
 #      the machines file
 #   2. six independent derivations land on at least two pods; each records where it ran
 #      (its busybox bind mount's source: a worker's emptyDir names that pod's uid); Nix's
-#      log names the workers; the results are in the main store
+#      log names the workers; the results are in the main store, and one built on a worker
+#      alone comes home signature-checked
 #   3. status lists the workers
 #   4. a worker killed mid-build: the build ends (no hang) and says which worker; setup
 #      brings the worker back
@@ -87,6 +88,15 @@ farm_journey() {
   check "farm: at least one ran on a worker (its record names the worker pod)" grep -q -- "-worker-" <<<"$places"
   check "farm: Nix's log says it built on the workers over ssh-ng" grep -q "on 'ssh-ng://trampoline@trampoline-$name-worker-" "$work/build.err"
   check "farm: the results are in the main store" tramp shell "$@" -- sh -c 'nix-store --check-validity "$@"' _ $outputs
+
+  # Built on a worker only (client --max-jobs 0), then home as every build result comes:
+  # signed in the main daemon container, copied with signature checks (results-home).
+  out=$(tramp build "$@" -f farm.nix --no-link --json d1 -- --argstr salt "$salt-home" --arg count 1 --max-jobs 0 2>"$work/home.err") ||
+    fail "farm: build on a worker, result home ($(tail -n 5 "$work/home.err" | tr '\n' ' '))"
+  local home
+  home=$(json_field outputs.0 <<<"$out" || true)
+  check "farm: it was built on a worker" grep -q "on 'ssh-ng://trampoline@trampoline-$name-worker-" "$work/home.err"
+  check "farm: and its result is in this machine's store" nix-store --check-validity "$home"
 
   log "farm: status"
   out=$(tramp status "$@" --json 2>/dev/null) || true
