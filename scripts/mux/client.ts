@@ -10,7 +10,7 @@
 // server speaks an old channel protocol), runThroughMux answers undefined and the caller
 // runs the command itself: the helper only ever makes a command faster, never different.
 import { spawn } from 'node:child_process'
-import { closeSync, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter } from 'node:path'
@@ -26,6 +26,7 @@ import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, typ
 /** How long a command waits for a helper it started to listen before running on its own. */
 const START_TIMEOUT_MS = 20_000
 const START_POLL_MS = 15
+const LOG_LIMIT = 1024 * 1024
 
 let disabledByFlag = false
 
@@ -140,7 +141,16 @@ async function connectOrStart(context: MuxTarget, endpoint: MuxEndpoint): Promis
 function startHelper(context: MuxTarget, endpoint: MuxEndpoint) {
   const { cluster, names } = context
   context.state.ensure()
-  const log = openSync(context.state.path('mux.log'), 'a', 0o600)
+  const logPath = context.state.path('mux.log')
+  // A few lines per helper; start afresh rather than grow without bound.
+  const tooBig = (() => {
+    try {
+      return statSync(logPath).size > LOG_LIMIT
+    } catch {
+      return false
+    }
+  })()
+  const log = openSync(logPath, tooBig ? 'w' : 'a', 0o600)
   try {
     const [command, ...prefix] = selfCommand()
     const args = [...prefix, 'shell', '--mux-serve', '--context', cluster.context, '--namespace', cluster.namespace, '--name', names.instance]
