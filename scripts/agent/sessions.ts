@@ -2,9 +2,11 @@
 // tmux server of its own; this module lists them, picks the one to reattach, and makes
 // tmux available in the pod first. Parsing and formatting are pure (unit-tested); the two
 // I/O functions are short execs in the user container.
+import { PassThrough } from 'node:stream'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { captureInPod } from '../remote.ts'
+import { showsProgress } from '../log.ts'
+import { captureInPod, runInPod } from '../remote.ts'
 import { formatDuration } from '../units.ts'
 import { GC_ROOTS_DIR } from '../workspace.ts'
 import { LIST_SESSIONS_ARGV, provideTmuxArgv } from './session.ts'
@@ -102,10 +104,20 @@ export async function listSessions(context: CommandContext): Promise<AgentSessio
  * Returns the tmux path in the pod.
  */
 export async function provideTmux(context: CommandContext, installable: string, replace: boolean): Promise<string> {
-  const { exitCode, stdout, stderr } = await captureInPod(context, provideTmuxArgv(installable, replace))
-  if (exitCode === 0 && stdout.trim()) return stdout.trim()
-  const tail = stderr.trim().split('\n').slice(-8).join('\n')
-  throw new UserError(`could not provide tmux in pod ${context.names.pod} for a detachable session (exit ${exitCode}):\n${tail}`, {
+  // The first time the pod realises tmux (a minute or so for nixpkgs#tmux): its progress
+  // shows on a terminal; otherwise it is kept for the error.
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  const live = showsProgress()
+  const exitCode = await runInPod(context, {
+    command: provideTmuxArgv(installable, replace),
+    stdout: new PassThrough().on('data', (c: Buffer) => out.push(c)),
+    stderr: live ? process.stderr : new PassThrough().on('data', (c: Buffer) => err.push(c)),
+  })
+  const path = Buffer.concat(out).toString('utf8').trim()
+  if (exitCode === 0 && path) return path
+  const tail = Buffer.concat(err).toString('utf8').trim().split('\n').slice(-8).join('\n')
+  throw new UserError(`could not provide tmux in pod ${context.names.pod} for a detachable session (exit ${exitCode})${tail ? `:\n${tail}` : ''}`, {
     hint:
       `Name a tmux the pod can realise: --tmux <installable or /nix/store path> (or $${TMUX_ENV}), ` +
       'use an image with tmux, or run claude without one: trampoline claude --no-detachable',
