@@ -352,7 +352,7 @@ continue=()
 transcripts=("$conversations"/*.jsonl)
 if [ "$fresh" = 0 ] && [ ${#transcripts[@]} -gt 0 ] && ! picks_session "$@"; then
   if [ "$(running_agents)" -gt 0 ]; then
-    say "another agent session is running in this pod: starting a new conversation (trampoline --name <other> claude gives a separate pod)"
+    say "another agent session is running in this pod: starting a new conversation (trampoline claude --attach returns to a detached one; trampoline --name <other> claude gives a separate pod)"
   else
     continue=(--continue)
   fi
