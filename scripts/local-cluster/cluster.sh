@@ -81,7 +81,10 @@ wait_until() {
   shift 3
   deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    pid_alive "$name" || fail "$name" "$name exited before: $what"
+    # Only "is it still there": pid_alive's command-line match can miss a process that is
+    # still between fork and exec (under load, the first poll sees bash's command line),
+    # and a PID recorded seconds ago cannot have been recycled yet.
+    kill -0 "$(recorded_pid "$name")" 2>/dev/null || fail "$name" "$name exited before: $what"
     ((SECONDS < deadline)) || fail "$name" "timed out after ${seconds}s for: $what"
     sleep 0.5
   done
