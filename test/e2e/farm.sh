@@ -194,8 +194,10 @@ farm_worker_killed() {
   kubectl delete pod -n "$namespace" "$victim" --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
   # Bounded: ServerAliveInterval 5 x 3 in the main daemon's ssh config; 150s covers the
   # other derivations (120s each) finishing elsewhere too.
+  local killed=$SECONDS
   deadline=$((SECONDS + 150))
   while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
+  log "farm: the build ended $((SECONDS - killed))s after the kill"
   if kill -0 "$pid" 2>/dev/null; then
     fail "farm: the build still runs 150s after its worker was killed (hangs)"
     kill "$pid" 2>/dev/null
