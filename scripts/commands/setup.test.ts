@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { labelsFor, namesFor } from '../instance.ts'
 import { buildPod, SPEC_HASH_ANNOTATION, specHash, templateSettings, withSpecHash } from '../manifests/pod.ts'
 import { loadTemplate } from '../manifests/template.ts'
-import { parseSettingOptions, podAction } from './setup.ts'
+import { parseFarmOptions, parseSettingOptions, podAction } from './setup.ts'
 
 const template = loadTemplate()
 const input = { names: namesFor('web'), labels: labelsFor('web', 'me.laptop'), settings: templateSettings(template) }
@@ -85,5 +85,34 @@ describe('parseSettingOptions', () => {
   it('parses what was given, and makes bad values usage errors', () => {
     expect(parseSettingOptions({ cpu: '2:', idleTimeout: '2h', arch: 'any', pullPolicy: 'Never' })).toMatchObject({ cpu: { request: '2' }, idleTimeoutSeconds: 7200, arch: '', pullPolicy: 'Never' })
     expect(() => parseSettingOptions({ memory: 'lots' })).toThrow(expect.objectContaining({ exitCode: 2 }))
+  })
+})
+
+describe('build farm options', () => {
+  const withFarm = withSpecHash(buildPod(template, { ...input, farm: true }))
+
+  it('replaces a pod without the farm mounts once the instance has a farm, and keeps it after', () => {
+    expect(podAction(live(desired, running), withFarm, { hostKeyChanged: false })).toEqual({
+      action: 'replace',
+      reason: 'the build farm needs its key and machines file in the nix-daemon container',
+    })
+    expect(podAction(live(withFarm, running), withFarm, { hostKeyChanged: false })).toEqual({ action: 'reuse' })
+  })
+
+  it('parses --workers, --worker-cpu, --worker-memory and repeatable --worker-arch', () => {
+    expect(parseFarmOptions({})).toEqual({ workers: undefined, cpu: undefined, memory: undefined, arches: undefined })
+    expect(parseFarmOptions({ workers: 2, workerCpu: '100m:', workerMemory: '1Gi:4Gi', workerArch: ['amd64', 'arm64,amd64'] })).toEqual({
+      workers: 2,
+      cpu: { request: '100m' },
+      memory: { request: '1Gi', limit: '4Gi' },
+      arches: ['amd64', 'arm64', 'amd64'],
+    })
+  })
+
+  it('refuses bad values as usage errors', () => {
+    expect(() => parseFarmOptions({ workers: -1 })).toThrow(/--workers/)
+    expect(() => parseFarmOptions({ workers: 1.5 })).toThrow(/--workers/)
+    expect(() => parseFarmOptions({ workerCpu: 'lots' })).toThrow(/--worker-cpu/)
+    expect(() => parseFarmOptions({ workerArch: ['ARM 64'] })).toThrow(/--worker-arch/)
   })
 })
