@@ -159,6 +159,25 @@ EOF
   check "no sessions are left" sessions_poll 30 sessions_count_is 0 "$@"
   check "status counts no agent" sessions_poll 60 sessions_agents_are 0 "$@"
   check "and no tmux activity" sessions_poll 60 sessions_no_tmux_activity "$@"
+  if [[ -n $store ]]; then
+    check "the first session showed the pod realising tmux" grep -aq 'providing tmux for detachable sessions' "$dir/screen1"
+  fi
+
+  # 5. A session when everything is in place (tmux rooted, key in the pod): how fast.
+  mkfifo "$dir/in3"
+  t0=$SECONDS
+  sessions_tty "$dir/screen3" "$dir/in3" claude "$@" --new
+  local tty3=$sessions_tty_pid in3=$sessions_tty_fd
+  code=0
+  sessions_poll 60 sessions_screen_has "$dir/screen3" 'FAKE-ID=' || code=$?
+  check "a later session starts in $((SECONDS - t0))s, tmux not realised again" \
+    bash -c '[ "$1" = 0 ] && ! grep -aq "providing tmux" "$2"' _ "$code" "$dir/screen3"
+  printf 'quit\r' >&"$in3"
+  sessions_poll 30 sessions_exited "$tty3" || kill -KILL "$tty3" 2>/dev/null
+  wait "$tty3" 2>/dev/null || true
+  exec {in3}>&-
+  check "and ends with its claude" sessions_poll 30 sessions_count_is 0 "$@"
+
   code=0
   tramp claude --attach "$@" >/dev/null 2>"$dir/attach-none.err" || code=$?
   check "claude --attach with no session fails (exit $code) naming trampoline sessions" \
