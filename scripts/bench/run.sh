@@ -208,14 +208,13 @@ if ! skipped copy; then
     echo "$1 $2 $3 $(nix-store -q --size "$path" 2>"$work/nix.err") $path" >>"$closures"
     rm -f "$4"
   }
-  for protocol in ssh-ng; do
-    for run in $(seq 1 "$repeat"); do
-      head -c 1024 /dev/urandom >"$work/nix/bench-$protocol-$run-tiny"
-      add_path "$protocol" tiny "$run" "$work/nix/bench-$protocol-$run-tiny"
-      for k in $(seq 1 "$closure_paths"); do
-        head -c "$per_path" /dev/urandom >"$work/nix/bench-$protocol-$run-$k"
-        add_path "$protocol" data "$run" "$work/nix/bench-$protocol-$run-$k"
-      done
+  # (The first column once named the protocol; copy-closure to the pod no longer has one.)
+  for run in $(seq 1 "$repeat"); do
+    head -c 1024 /dev/urandom >"$work/nix/bench-$run-tiny"
+    add_path ssh-ng tiny "$run" "$work/nix/bench-$run-tiny"
+    for k in $(seq 1 "$closure_paths"); do
+      head -c "$per_path" /dev/urandom >"$work/nix/bench-$run-$k"
+      add_path ssh-ng data "$run" "$work/nix/bench-$run-$k"
     done
   done
 fi
