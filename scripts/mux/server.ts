@@ -369,8 +369,15 @@ class Helper {
     // From here the command runs: say so before it can (see protocol.ts).
     send(encodeMuxFrame(Frame.started))
     const relayTo = (type: number) => (chunk: Buffer, done: () => void) => {
-      if (socket.destroyed || socket.write(encodeMuxFrame(type, chunk))) done()
-      else socket.once('drain', done)
+      if (socket.destroyed || socket.write(encodeMuxFrame(type, chunk))) return done()
+      // The client reads slowly: wait for room, or for it to go away.
+      const resume = () => {
+        socket.off('drain', resume)
+        socket.off('close', resume)
+        done()
+      }
+      socket.on('drain', resume)
+      socket.on('close', resume)
     }
     spare.stdout.target = relayTo(Frame.stdout)
     spare.stderr.target = relayTo(Frame.stderr)
@@ -392,6 +399,8 @@ class Helper {
     for (const frame of early.splice(0)) onFrame(frame.type, frame.payload)
 
     const result = await spare.done.catch((error: unknown) => ({ exitCode: 255, message: (error as Error).message }))
+    // Output the relays still hold goes out before the exit status (the client stops at it).
+    await Promise.all([flushed(spare.stdout), flushed(spare.stderr)])
     this.prepareSpare(podUid)
     if (socket.destroyed) {
       finished = true
@@ -406,6 +415,15 @@ class Helper {
       fail(muxError(error))
     }
   }
+}
+
+/** Resolves once every chunk written to the relay has been handed on (or the relay failed). */
+function flushed(relay: Relay): Promise<void> {
+  return new Promise((resolve) => {
+    relay.once('finish', () => resolve())
+    relay.once('error', () => resolve())
+    relay.end()
+  })
 }
 
 /**
