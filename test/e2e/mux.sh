@@ -124,6 +124,10 @@ mux_basics() {
   via=$(tramp shell "$@" -- cat <"$work/blob" | sha256sum)
   direct=$(sha256sum <"$work/blob")
   check "mux: 1 MiB of binary stdin comes back byte for byte" test "$via" = "$direct"
+  # A reader slower than the pod (its sleep is the slowness, not a wait for a state): every
+  # byte arrives before the exit status.
+  via=$(tramp shell "$@" -- head -c 20000000 /dev/zero | { sleep 1; wc -c; })
+  check "mux: a slow reader gets all 20 MB of output ($via)" test "$via" = 20000000
   # shellcheck disable=SC2016 # $HOME must reach the pod unexpanded
   check "mux: arguments pass as they are" test "$(tramp shell "$@" -- printf '[%s]' 'a b' '' "it's" '$HOME')" = "[a b][][it's][\$HOME]"
   check "mux: the same helper served every command" test "$(mux_pid)" = "$pid"
