@@ -269,20 +269,24 @@ farm_ip() {
       Host) host=$value ;;
       HostName) [ "$host" = "$1" ] && { echo "$value"; return 0; } ;;
     esac
-  done < "$farm_dir/ssh_config"
+  done <<< "$2"
 }
 farm_prune() {
-  local all=$farm_dir/machines.all live='' dead='' line host ip current
+  local all=$farm_dir/machines.all live='' dead='' line host ip current list config
   [ -f "$all" ] || return 0
+  # setup rewrites these while we probe: work on one reading of both, and write nothing
+  # if either changed meanwhile (the next round sees setup's files whole).
+  list=$(cat "$all") config=$(cat "$farm_dir/ssh_config")
   while IFS= read -r line; do
     [ -n "$line" ] || continue
     host=${line%% *}
     host=${host##*@}
-    ip=$(farm_ip "$host" || true)
+    ip=$(farm_ip "$host" "$config" || true)
     if [ -n "$ip" ] && timeout 2 bash -c ': < "/dev/tcp/$1/2222"' _ "$ip" 2>/dev/null; then live+="$line"$'\n'; else dead+=" $host"; fi
-  done < "$all"
+  done <<< "$list"
   current=$(cat "$FARM_MACHINES" 2>/dev/null || true)
   [ "${live%$'\n'}" = "$current" ] && return 0
+  [ "$list" = "$(cat "$all")" ] && [ "$config" = "$(cat "$farm_dir/ssh_config")" ] || return 0
   (umask 077 && printf '%s' "$live" > "$FARM_MACHINES.new" && mv -f "$FARM_MACHINES.new" "$FARM_MACHINES")
   log "builders: $(printf '%s' "$live" | grep -c . || true) worker(s) answer${dead:+; not answering:$dead}"
 }
