@@ -87,7 +87,7 @@ for w in 0 1 2 4; do
     runs+=("$(seconds "${eight[@]}" -- --argstr salt "w$w-$r-$$-$RANDOM" --arg count 8 --arg seconds 5)")
   done
   wall[$w]=$(median "${runs[@]}")
-  log "  8 x 5 s with $w workers: ${wall[$w]} s"
+  log "  8 x 5 s with $w workers: ${wall[$w]} s (median of: ${runs[*]})"
 done
 
 log "overhead: 4 x 0-s derivations on one worker vs locally"
