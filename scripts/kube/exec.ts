@@ -4,6 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { Channel, EXEC_PROTOCOLS, encodeClose, encodeResize, execQuery, exitCodeFromStatus, supportsStdinClose } from './frames.ts'
 import { openChannelSocket, pumpToChannel, writeWithBackpressure, type ChannelSocket } from './channel.ts'
+import { BROKEN_PIPE_EXIT, onBrokenPipe } from './broken-pipe.ts'
 
 export interface ExecTarget {
   kc: KubeConfig
@@ -59,6 +60,14 @@ export async function exec(target: ExecTarget, options: ExecOptions): Promise<Ex
   for (const [channel, payload] of pendingFrames.splice(0)) onFrame(channel, payload)
   const open = socket
 
+  let brokenPipe = false
+  const unwatch = [stdout, stderr].filter((w): w is Writable => !!w).map((w) =>
+    onBrokenPipe(w, () => {
+      brokenPipe = true
+      open.close()
+    }),
+  )
+
   options.onOpen?.({
     resize: (columns, rows) => open.sendRaw(encodeResize(columns, rows)),
     abort: () => open.close(),
@@ -77,6 +86,8 @@ export async function exec(target: ExecTarget, options: ExecOptions): Promise<Ex
   }
 
   const { code, reason } = await open.closed
+  for (const stop of unwatch) stop()
+  if (brokenPipe) return { exitCode: BROKEN_PIPE_EXIT }
   if (status) return status
   return {
     exitCode: 255,

@@ -15,7 +15,9 @@ import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter } from 'node:path'
 import { ExitCode, UserError } from '../errors.ts'
+import { BROKEN_PIPE_EXIT, onBrokenPipe } from '../kube/broken-pipe.ts'
 import type { ExecOptions } from '../kube/exec.ts'
+import type { Writable } from 'node:stream'
 import { debug } from '../log.ts'
 import { packageVersion } from '../package-dir.ts'
 import { selfCommand } from '../self.ts'
@@ -224,6 +226,15 @@ function relay(socket: Socket, key: string, options: ExecOptions): Promise<numbe
       stdin.once('end', end)
       stdin.once('error', end)
     }
+
+    // Our reader went away (`| head -1`): end the command as a local one would end, by SIGPIPE.
+    const unwatch = [options.stdout, options.stderr].filter((w): w is Writable => !!w).map((w) =>
+      onBrokenPipe(w, () => {
+        socket.destroy()
+        settle(() => resolve(BROKEN_PIPE_EXIT))
+      }),
+    )
+    socket.once('close', () => unwatch.forEach((stop) => stop()))
 
     socket.on('data', (chunk: Buffer) => {
       let frames

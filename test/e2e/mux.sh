@@ -119,6 +119,8 @@ mux_basics() {
     code=0
     tramp shell "$@" "${flag[@]}" -- no-such-command-xyz >/dev/null 2>"$work/$mode.nf" || code=$?
     check "mux ($mode): a missing command is 127" test "$code" = 127
+    code=$( (tramp shell "$@" "${flag[@]}" -- yes 2>"$work/$mode.pipe"; echo $? >"$work/$mode.pipecode") | head -n 1 >/dev/null; cat "$work/$mode.pipecode")
+    check "mux ($mode): a reader that goes away ends the command like SIGPIPE (141, got $code), quietly" test "$code" = 141 -a ! -s "$work/$mode.pipe"
   done
   head -c 1048576 /dev/urandom >"$work/blob"
   via=$(tramp shell "$@" -- cat <"$work/blob" | sha256sum)
