@@ -3,7 +3,9 @@
 // same process, on the same pod, right before it, and reported as the median of the
 // per-pair ratios, never against an absolute threshold:
 //
-//   push-tarball (big files)   vs  the raw exec channel: the same bytes into `cat >/dev/null`
+//   push-tarball (big files)   vs  the raw exec channel: the tree's bytes into `cat >/dev/null`
+//                                  (the push follows a one-file change: since the git-pack push it
+//                                  sends only what the pod lacks; a full first push: workspace.sh)
 //   push-tarball (small files) vs  the same, for the small-file tar's size
 //   peak RSS of the CLI during the big push  vs  the payload, and a trivial command's RSS
 //   copy-closure to the pod    vs  raw exec upload of the same bytes (fresh store paths every run)
@@ -356,8 +358,8 @@ async function pushScenario(id: string, what: string, repo: string): Promise<voi
   if (kubectl) {
     addRow({ id: `${id}-kubectl-pipe`, label: `git archive | kubectl exec -i -- tar -x (${what})`, bytes, runs: pipe })
     addRow({ id: `${id}-kubectl-cp`, label: `git archive to a file, kubectl cp, tar -x (${what})`, bytes, runs: cp })
-    addRow({ id: `${id}-push-vs-pipe`, label: `push-tarball, whole command, vs kubectl exec -i (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-pipe`, pairedWith: pipe })
-    addRow({ id: `${id}-push-vs-cp`, label: `push-tarball, whole command, vs kubectl cp (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-cp`, pairedWith: cp })
+    addRow({ id: `${id}-push-vs-pipe`, label: `push-tarball after a one-file change vs a full git archive | kubectl exec -i (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-pipe`, pairedWith: pipe })
+    addRow({ id: `${id}-push-vs-cp`, label: `push-tarball after a one-file change vs a full kubectl cp (${what})`, bytes, runs: push.map((p) => p.wall), baseline: `${id}-kubectl-cp`, pairedWith: cp })
   }
   const rawSeconds = raw.map((r) => r.seconds)
   addRow({
@@ -369,7 +371,7 @@ async function pushScenario(id: string, what: string, repo: string): Promise<voi
   })
   addRow({
     id: `${id}-push`,
-    label: `push-tarball, transfer+unpack (${what})`,
+    label: `push-tarball after a one-file change, CLI's seconds (${what}; incremental: only what the pod lacks travels)`,
     bytes,
     runs: reported,
     baseline: `${id}-raw`,
@@ -382,7 +384,7 @@ async function pushScenario(id: string, what: string, repo: string): Promise<voi
   })
   addRow({
     id: `${id}-push-wall`,
-    label: `push-tarball, whole command (${what})`,
+    label: `push-tarball after a one-file change, whole command (${what})`,
     bytes,
     runs: push.map((p) => p.wall),
     baseline: `${id}-raw`,
