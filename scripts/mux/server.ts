@@ -198,11 +198,7 @@ class Helper {
   private dropSpare(): void {
     const spare = this.spare
     this.spare = undefined
-    if (spare) {
-      clearTimeout(spare.idle)
-      spare.stdin.end()
-      spare.session.abort()
-    }
+    if (spare) closeSpare(spare)
   }
 
   /** Open a spare exec in the user container of the pod with this UID. */
@@ -225,43 +221,50 @@ class Helper {
     return spare
   }
 
-  /** The spare for this pod, opened now if there is none ready. */
+  /**
+   * The spare for this pod, opened now if there is none ready. Claimed before any await, so
+   * that two commands arriving together never get the same one.
+   */
   private async takeSpare(podUid: string): Promise<Spare> {
     let spare = this.spare
-    if (!spare && this.opening) spare = await this.opening.catch(() => undefined)
     this.spare = undefined
-    this.opening = undefined
+    if (!spare && this.opening) {
+      const opening = this.opening
+      this.opening = undefined
+      spare = await opening.catch(() => undefined)
+    }
     if (spare) clearTimeout(spare.idle)
     if (spare && !spare.ended && spare.podUid === podUid) return spare
     if (spare && !spare.ended) {
       log(`pod UID changed (${spare.podUid} -> ${podUid}): dropping the spare`)
-      spare.stdin.end()
-      spare.session.abort()
+      closeSpare(spare)
     }
     return this.openSpare(podUid)
   }
 
-  /** After a command: have the next spare ready, for SPARE_IDLE_MS. */
+  /** Keep an unused spare ready for the next command, for spareIdleMs; one is enough. */
+  private keepSpare(spare: Spare): void {
+    if (this.stopping || this.spare || spare.ended) {
+      closeSpare(spare)
+      return
+    }
+    this.spare = spare
+    spare.idle = setTimeout(() => {
+      if (this.spare === spare) this.dropSpare()
+    }, this.spareIdleMs)
+  }
+
+  /** After a command: have the next spare ready. */
   private prepareSpare(podUid: string): void {
     if (this.stopping || this.spare || this.opening) return
     const opening = this.openSpare(podUid)
     this.opening = opening
     opening.then(
       (spare) => {
-        if (this.opening !== opening) {
-          // Taken meanwhile by takeSpare, which awaited this very promise.
-          return
-        }
+        // Claimed meanwhile by takeSpare, which awaits this very promise.
+        if (this.opening !== opening) return
         this.opening = undefined
-        if (this.stopping) {
-          spare.stdin.end()
-          spare.session.abort()
-          return
-        }
-        this.spare = spare
-        spare.idle = setTimeout(() => {
-          if (this.spare === spare) this.dropSpare()
-        }, this.spareIdleMs)
+        this.keepSpare(spare)
       },
       (error: unknown) => {
         if (this.opening === opening) this.opening = undefined
@@ -355,14 +358,13 @@ class Helper {
     }
     if (!supportsStdinClose(spare.session.protocol)) {
       // v4 can end stdin only by ending the exec: the command runs directly instead.
-      spare.stdin.end()
-      spare.session.abort()
+      closeSpare(spare)
       fail({ message: `the API server speaks ${spare.session.protocol}, not v5.channel.k8s.io`, exitCode: ExitCode.internal, fallback: true })
       return
     }
     if (socket.destroyed) {
       // The command's process is gone already: keep the spare for the next one.
-      this.spare = spare
+      this.keepSpare(spare)
       return
     }
 
@@ -415,6 +417,13 @@ class Helper {
       fail(muxError(error))
     }
   }
+}
+
+/** End an unused spare: its launcher reads EOF and exits 0; the exec closes. */
+function closeSpare(spare: Spare): void {
+  clearTimeout(spare.idle)
+  spare.stdin.end()
+  spare.session.abort()
 }
 
 /** Resolves once every chunk written to the relay has been handed on (or the relay failed). */
