@@ -19,6 +19,8 @@ export const Frame = {
   stderr: 12,
   exit: 13,
   error: 14,
+  /** Ignored by the client: lets a helper that stopped reading (stdin backpressure) notice the client is gone. */
+  ping: 15,
 } as const
 
 export interface MuxRequest {

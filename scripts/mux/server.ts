@@ -10,9 +10,10 @@
 // error (remote.ts's explanations) goes back. Lifetime: ends after TRAMPOLINE_MUX_IDLE
 // seconds (default 600) without commands, when its socket is removed or replaced (`clean`
 // deletes the state dir, wherever the socket is; a newer helper took over), when the
-// instance has no pod any more, and on SIGTERM/SIGINT/SIGHUP. While a spare waits the pod
-// counts an exec session as activity, so an unused spare is closed after 60 s, or a
-// quarter of the pod's idle timeout when that is shorter (idle shutdown comes that much later).
+// instance has no pod any more, and on SIGTERM/SIGINT/SIGHUP (commands still running
+// through it get 5 s). While a spare waits the pod counts an exec session as activity, so
+// an unused spare is closed after 60 s, or a quarter of the pod's idle timeout when that is
+// shorter (idle shutdown comes that much later).
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { PassThrough, Writable } from 'node:stream'
@@ -32,6 +33,9 @@ const SPARE_IDLE_MS = 60_000
 /** A spare counts as activity in the pod: it never holds a pod more than this share of its idle timeout. */
 const SPARE_IDLE_SHARE = 0.25
 const SOCKET_CHECK_MS = 2_000
+const PING_WHILE_PAUSED_MS = 1_000
+/** After a signal, commands still running through the helper get this long before it exits. */
+const SIGNAL_GRACE_MS = 5_000
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} [mux ${process.pid}] ${message}\n`)
@@ -102,7 +106,7 @@ class Helper {
     const done = new Promise<void>((resolve) => (this.finished = resolve))
     if (!(await this.listen())) return
     log(`serving ${this.context.names.pod} in ${this.context.cluster.namespace} (context ${this.context.cluster.context}) on ${this.path}`)
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => this.stop(`${signal}`))
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => this.stop(`${signal}`, SIGNAL_GRACE_MS))
     this.checkTimer = setInterval(() => {
       if (!this.stillOurs()) this.stop('the socket was removed or replaced')
     }, SOCKET_CHECK_MS)
@@ -170,7 +174,14 @@ class Helper {
     this.idleTimer = setTimeout(() => this.stop(`idle for ${this.idleMs / 1000} s`), this.idleMs)
   }
 
-  private stop(why: string): void {
+  /** Stop serving; commands still running finish, or with `graceMs`, get that long. */
+  private stop(why: string, graceMs?: number): void {
+    if (graceMs !== undefined) {
+      setTimeout(() => {
+        log(`exiting with ${this.active} command(s) still running`)
+        process.exit(0)
+      }, graceMs).unref()
+    }
     if (this.stopping) return
     this.stopping = true
     log(`stopping: ${why}`)
@@ -185,7 +196,7 @@ class Helper {
     }
     this.server?.close()
     this.dropSpare()
-    // Commands still running finish; their connections keep the process alive until then.
+    // Commands still running finish (see graceMs); their connections keep the process alive until then.
     this.finished()
     const wait = setInterval(() => {
       if (this.active === 0) {
@@ -386,12 +397,22 @@ class Helper {
     const stdin = spare.stdin
     stdin.write(encodeSpareHeader(asked.command))
     let full = false
+    // Not reading (stdin backpressure), we would not see the client go away (its process
+    // killed, Ctrl-C): a ping fails then, the socket closes, and the command is aborted.
+    let ping: NodeJS.Timeout | undefined
+    const stopPing = () => {
+      clearInterval(ping)
+      ping = undefined
+    }
+    socket.once('close', stopPing)
     onFrame = (type, payload) => {
       if (type === Frame.stdin) {
         if (!stdin.write(payload) && !full) {
           full = true
           socket.pause()
+          ping = setInterval(() => send(encodeMuxFrame(Frame.ping)), PING_WHILE_PAUSED_MS)
           stdin.once('drain', () => {
+            stopPing()
             full = false
             socket.resume()
           })
@@ -401,6 +422,11 @@ class Helper {
     for (const frame of early.splice(0)) onFrame(frame.type, frame.payload)
 
     const result = await spare.done.catch((error: unknown) => ({ exitCode: 255, message: (error as Error).message }))
+    // The command is over: input it did not read is dropped, and the socket is read again
+    // (stdin backpressure may have paused it), or a client gone meanwhile would never be noticed.
+    onFrame = () => {}
+    stdin.resume()
+    socket.resume()
     // Output the relays still hold goes out before the exit status (the client stops at it).
     await Promise.all([flushed(spare.stdout), flushed(spare.stderr)])
     this.prepareSpare(podUid)
