@@ -18,7 +18,8 @@
 #      helper: it gets an answer of its own (here: the cluster cannot be reached, exit 3)
 #   6. the pod deleted: the same error as without the helper (no pod, exit 5) and the helper
 #      ends; the pod recreated (new UID): commands run in the new pod
-#   7. TRAMPOLINE_MUX=0 and --no-mux start no helper; TRAMPOLINE_MUX_IDLE ends an idle one
+#   7. TRAMPOLINE_MUX=0 and --no-mux start no helper; TRAMPOLINE_MUX_IDLE ends an idle one,
+#      also after a client killed while its stdin backed up
 #   8. clean (the state dir goes) ends the helper
 
 mux_journey() {
@@ -242,5 +243,10 @@ mux_off() {
   pid=$(mux_pid)
   check "mux: a helper idle for TRAMPOLINE_MUX_IDLE seconds ends" mux_wait_gone "$pid"
   check "mux: ... and removes its socket" mux_socket_gone
+  # A command that never reads its stdin while we keep sending (the helper stops reading
+  # us), its client then killed: the helper notices, aborts it, and still idles out.
+  yes | TRAMPOLINE_MUX_IDLE=2 timeout 5 "$node_bin" "$root/bin/trampoline.js" shell "$@" -- sleep 120 >/dev/null 2>&1 || true
+  pid=$(mux_pid)
+  check "mux: a client killed while its stdin backs up does not hold the helper" mux_wait_gone "$pid"
   check "mux: the next command starts a helper again" tramp shell "$@" -- true
 }
