@@ -186,6 +186,7 @@ run_e2e() {
     cache_stop
     registry_cleanup
     roundtrip_cleanup "$namespace" "$instance-rt"
+    mux_cleanup
     rm -rf "$work"
     release_cluster
   }
