@@ -39,11 +39,15 @@ describe('egress NetworkPolicy', () => {
     expect(policy.metadata?.labels?.['app.kubernetes.io/instance']).toBe('web')
   })
 
-  it('allows DNS and exactly the listed addresses, nothing else', () => {
+  it('allows DNS, exactly the listed addresses and the instance\'s own farm workers\' sshd, nothing else', () => {
     expect(policy.spec?.policyTypes).toEqual(['Egress'])
     expect(policy.spec?.egress).toEqual([
       { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
       { to: [{ ipBlock: { cidr: '10.0.0.0/8' } }, { ipBlock: { cidr: '160.79.104.10/32' } }] },
+      {
+        to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'web', 'app.kubernetes.io/component': 'worker' } } }],
+        ports: [{ protocol: 'TCP', port: 2222 }],
+      },
     ])
     expect(policy.spec?.ingress).toBeUndefined()
   })

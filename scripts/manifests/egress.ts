@@ -5,6 +5,7 @@
 import { isIP } from 'node:net'
 import type { V1NetworkPolicy } from '@kubernetes/client-node'
 import { APP_LABEL, COMPONENT_LABEL, INSTANCE_LABEL, type InstanceNames } from '../instance.ts'
+import { WORKER_COMPONENT, WORKER_SSH_PORT } from './worker.ts'
 
 export const EGRESS_COMPONENT = 'egress'
 /** The destinations as the user gave them, so status and a later setup can show them. */
@@ -73,6 +74,11 @@ export function buildEgressPolicy(input: EgressPolicyInput): V1NetworkPolicy {
         // Name resolution, wherever the cluster's resolver is.
         { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
         ...(cidrs.length ? [{ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })) }] : []),
+        // The main daemon's ssh-ng to the instance's own build-farm workers (setup --workers).
+        {
+          to: [{ podSelector: { matchLabels: { [INSTANCE_LABEL]: input.labels[INSTANCE_LABEL], [COMPONENT_LABEL]: WORKER_COMPONENT } } }],
+          ports: [{ protocol: 'TCP', port: WORKER_SSH_PORT }],
+        },
       ],
     },
   }
