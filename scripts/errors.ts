@@ -16,6 +16,8 @@ export const ExitCode = {
   podFailed: 6,
   /** Local precondition: not a git repo, dirty tree, missing tool. */
   local: 7,
+  /** The pod's workspace changed since the last push: a push would overwrite it, or a pull conflicts. */
+  podChanges: 8,
   internal: 70,
   /** Interrupted by a signal: 128 + signal number, as shells do. */
   interrupted: 130,

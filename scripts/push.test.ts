@@ -35,7 +35,7 @@ describe('pushReceiveError', () => {
 })
 
 describe('the push record and the receiver command line', async () => {
-  const { parseRecord, receiveArgv, podChangesError, POD_CHANGES_EXIT } = await import('./push.ts')
+  const { parseRecord, receiveArgv, podChangesError } = await import('./push.ts')
   const { parseState } = await import('./workspace/state.ts')
   const commit = 'c'.repeat(40)
 
@@ -61,7 +61,7 @@ describe('the push record and the receiver command line', async () => {
     expect(error.hint).toContain('trampoline diff --name web')
     expect(error.hint).toContain('trampoline pull --name web')
     expect(error.hint).toContain('--force')
-    expect(error.exitCode).toBe(POD_CHANGES_EXIT)
+    expect(error.exitCode).toBe(8)
   })
 
   it('uses the refusal codes push-receive.sh documents', async () => {

@@ -72,9 +72,6 @@ export const PUSH_RECEIVE_EXIT = {
   busy: 75,
 } as const
 
-/** trampoline's exit code when a push would overwrite changes made in the pod. */
-export const POD_CHANGES_EXIT = 8
-
 /** The pod's push lock (a directory naming its holder; push-receive.sh). */
 const WORKSPACE_TREES_LOCK = `${TREES_DIR}/.push-lock`
 
@@ -108,7 +105,7 @@ export function podChangesError(instance: string, state: PodState, by: 'push' | 
   return new UserError(`${WORKSPACE_SRC} in the pod has changes made there since the last push, and ${what} would overwrite them:\n    ${lines.join('\n    ')}`, {
     hint: `See them with: trampoline diff${name}; bring them here with: trampoline pull${name}; ` +
       `or overwrite them: trampoline push-tarball${name} --worktree --force.`,
-    exitCode: POD_CHANGES_EXIT,
+    exitCode: ExitCode.podChanges,
   })
 }
 

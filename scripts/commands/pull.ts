@@ -12,7 +12,7 @@ import { ExitCode, UserError } from '../errors.ts'
 import { git, headCommit, presentObjects, requireRepo, worktreeTree } from '../git.ts'
 import { requireRunningPod } from '../kube/pods.ts'
 import { info, warn } from '../log.ts'
-import { podState, recordPush, POD_CHANGES_EXIT, PUSH_RECEIVE_EXIT } from '../push.ts'
+import { podState, recordPush, PUSH_RECEIVE_EXIT } from '../push.ts'
 import { captureInPod, runInPod } from '../remote.ts'
 import { PUSH_RECEIVE, WORKSPACE_SRC } from '../workspace.ts'
 import { commitsTarget, parseLsTree, planPull } from '../workspace/pull-plan.ts'
@@ -146,7 +146,7 @@ export const command: CommandModule<GlobalOptions, PullArgs> = {
     if (plan.conflicts.length) {
       throw new UserError(`these files changed both here and in the pod since the last push; nothing was changed:\n${listPaths(plan.conflicts)}`, {
         hint: `See the pod's side with: trampoline diff${args.name ? ` --name ${args.name}` : ''}. Commit or stash your changes to those files (git stash), pull, then git stash pop; or overwrite the pod: trampoline push-tarball --worktree --force.`,
-        exitCode: POD_CHANGES_EXIT,
+        exitCode: ExitCode.podChanges,
       })
     }
     let patch: Buffer | undefined
@@ -156,7 +156,7 @@ export const command: CommandModule<GlobalOptions, PullArgs> = {
       if (check.code !== 0) {
         throw new UserError(`the pod's changes do not apply to this work tree; nothing was changed: ${check.stderr.trim()}`, {
           hint: 'Look at them with trampoline diff, and bring them over by hand (trampoline diff --binary > pod.patch; git apply --3way pod.patch).',
-          exitCode: POD_CHANGES_EXIT,
+          exitCode: ExitCode.podChanges,
         })
       }
     }
