@@ -391,28 +391,38 @@ interrupted_push() {
   local work=$1
   shift
   log "Ctrl-C during push-tarball"
+  local pushed_tree='git -C /workspace/src rev-parse "refs/trampoline/pushed^{tree}"'
+  local before
+  before=$(tramp shell "$@" -- sh -c "$pushed_tree")
   head -c 300000000 /dev/urandom >big.bin
   git add big.bin && git -c user.email=e2e@trampoline -c user.name=e2e commit -qm "big"
-  local before
-  before=$(tramp shell "$@" -- readlink /workspace/src)
   # node itself in the background, so the signal reaches it (not a wrapping subshell).
   "$node_bin" "$root/bin/trampoline.js" push-tarball "$@" >"$work/push.out" 2>&1 &
   local pid=$!
-  sleep 3
+  # Interrupt while the pack is on its way: once the pod's receiver runs.
+  local deadline=$((SECONDS + 120))
+  until tramp shell "$@" -- sh -c 'pgrep -f "[p]ush-receive.sh receive" >/dev/null'; do
+    kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)) || break
+  done
   kill -INT "$pid"
   local code=0
   wait "$pid" || code=$?
   check "interrupted push exits 130 (got $code)" test "$code" = 130
-  check "workspace still points at the previous tree" test "$(tramp shell "$@" -- readlink /workspace/src)" = "$before"
+  check "the pod's pushed tree is still the previous one" test "$(tramp shell "$@" -- sh -c "$pushed_tree")" = "$before"
+  check "the work tree has nothing of the interrupted push" tramp shell "$@" -- sh -c 'test ! -e /workspace/src/big.bin && git -C /workspace/src diff --quiet && test -z "$(git -C /workspace/src ls-files --others --exclude-standard)"'
   # This run's instance only; [x]yz: the pattern does not match pgrep's own shell.
   check "no trampoline process left behind" bash -c '! pgrep -f "[t]rampoline.js push-tarball $1" >/dev/null' _ "$*"
-  sleep 2
-  check "no receiver left running in the pod" tramp shell "$@" -- sh -c '! pgrep -f "[p]ush-receive" >/dev/null'
+  local receiver_gone=''
+  deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    tramp shell "$@" -- sh -c '! pgrep -f "[p]ush-receive" >/dev/null' && { receiver_gone=1; break; }
+  done
+  check "no receiver left running in the pod" test -n "$receiver_gone"
   git reset -q --hard HEAD~1
-  # The next push (back to the previous commit) clears what the interrupted one left.
+  # The next push (back to the previous commit) works and leaves no switch half done.
   tramp push-tarball "$@" --quiet >/dev/null
-  check "the next push leaves exactly one tree (the partial one removed)" \
-    test "$(tramp shell "$@" -- sh -c 'ls /workspace/.trees | wc -l')" = 1
+  check "the next push brings HEAD's tree, no switch journal left" \
+    test "$(tramp shell "$@" -- sh -c "$pushed_tree"' && test ! -e /workspace/.trees/.switch')" = "$(git rev-parse 'HEAD^{tree}')"
 }
 
 # Idle shutdown after the configured time, and never during a build.
