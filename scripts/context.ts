@@ -1,10 +1,12 @@
 // What every subcommand needs, resolved once from the global options: the cluster
 // connection, the instance's object names, its local state, and where the project is.
-import { execFileSync } from 'node:child_process'
 import { connect, type Cluster } from './kube/client.ts'
 import { ExitCode, UserError } from './errors.ts'
 import { defaultInstanceName, defaultOwner, labelsFor, namesFor, validateInstanceName, type InstanceNames } from './instance.ts'
 import { InstanceState, instanceStateDir } from './state.ts'
+import { findRepoRoot } from './git.ts'
+
+export { findRepoRoot }
 
 export interface GlobalOptions {
   kubeconfig?: string
@@ -27,14 +29,6 @@ export interface CommandContext {
   json: boolean
 }
 
-/** The top of the git work tree containing `cwd`, or undefined outside one. */
-export function findRepoRoot(cwd = process.cwd()): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-  } catch {
-    return undefined
-  }
-}
 
 export function resolveInstanceName(options: GlobalOptions, repoRoot: string | undefined): string {
   const name = options.name ?? process.env.TRAMPOLINE_NAME ?? defaultInstanceName(repoRoot)

@@ -8,7 +8,7 @@
 // are written into a private object directory of this process (the submodules' objects
 // reached as alternates), never into the user's repositories; their ids are still content
 // ids, so "the pod already has this tree" keeps working.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -17,6 +17,15 @@ import type { Readable } from 'node:stream'
 import { withCleanup } from './cleanup.ts'
 import { ExitCode, UserError } from './errors.ts'
 import { debug, warn } from './log.ts'
+
+/** The top of the git work tree containing `cwd`, or undefined outside one. */
+export function findRepoRoot(cwd = process.cwd()): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return undefined
+  }
+}
 
 /** What to push: HEAD's tree, the work tree (uncommitted changes included), or HEAD if clean. */
 export type PushMode = 'head' | 'worktree' | 'auto'

@@ -8,11 +8,13 @@ import { ExitCode, UserError } from './errors.ts'
 import { gitIdentity, currentBranch, packObjects, presentObjects, treeEnv, type PushSource } from './git.ts'
 import type { ExecSession } from './kube/exec.ts'
 import { requireRunningPod } from './kube/pods.ts'
-import type { InstanceState } from './state.ts'
 import { ByteProgress } from './progress.ts'
 import { captureInPod, runInPod } from './remote.ts'
-import { LAST_PUSH_FILE, PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
+import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
 import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from './workspace/state.ts'
+import { lastPushed, recordPush } from './workspace/record.ts'
+
+export { lastPushed, parseRecord, recordPush, type PushRecord } from './workspace/record.ts'
 import { Readable, Writable } from 'node:stream'
 
 export interface PushResult {
@@ -37,27 +39,6 @@ export interface PushOptions {
   report?: boolean
   /** Author of the pod's commits (defaults: the local git config). */
   identity?: { name?: string; email?: string }
-}
-
-/** What the last successful push left in the pod: the tree, and HEAD's commit. */
-export interface PushRecord {
-  tree: string
-  commit?: string
-}
-
-/** The local record of the last push: `<tree> [<commit>]` (older versions wrote the tree only). */
-export function parseRecord(text: string | undefined): PushRecord | undefined {
-  const [tree, commit] = (text ?? '').trim().split(/\s+/)
-  if (!tree || !isTreeId(tree)) return undefined
-  return commit && isTreeId(commit) ? { tree, commit } : { tree }
-}
-
-export function lastPushed(state: InstanceState): PushRecord | undefined {
-  return parseRecord(state.read(LAST_PUSH_FILE))
-}
-
-export function recordPush(state: InstanceState, record: PushRecord): void {
-  state.write(LAST_PUSH_FILE, `${record.tree}${record.commit ? ` ${record.commit}` : ''}\n`)
 }
 
 /** push-receive.sh's exit codes that mean more than "failed" (see its header). */

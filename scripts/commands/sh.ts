@@ -5,14 +5,16 @@
 // last push are never overwritten: the command does not run, and the error names them.
 import { realpathSync } from 'node:fs'
 import type { CommandModule } from 'yargs'
-import { commandContext, findRepoRoot, type GlobalOptions } from '../context.ts'
+import type { GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
-import { pushSource, requireRepo } from '../git.ts'
+import { findRepoRoot, pushSource, requireRepo } from '../git.ts'
 import { debug } from '../log.ts'
-import { runAfterPush } from '../push.ts'
+import { disableMux, muxEnabled, runThroughMux } from '../mux/client.ts'
+import { muxTarget } from '../mux/target.ts'
 import { SH_USAGE, parseShArgs, remoteShArgv } from '../sh-args.ts'
 import { releaseStdin } from '../terminal.ts'
 import { remoteCwd } from '../workspace.ts'
+import { lastPushed } from '../workspace/record.ts'
 
 interface ShArgs extends GlobalOptions {
   /** Everything after `sh` (cli.ts puts a `--` there so yargs leaves it alone). */
@@ -38,14 +40,25 @@ export const command: CommandModule<GlobalOptions, ShArgs> = {
       })
     }
     const source = await pushSource(root, 'worktree')
+    const run = { command: remoteShArgv(invocation, cwd), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }
+    // Nothing changed since the last push (local state, no round trip): straight to the
+    // local helper, before loading the push and client-node (most of an agent's commands).
+    const target = muxEnabled() ? muxTarget(args) : undefined
+    const last = target && lastPushed(target.state)
+    if (target && last?.tree === source.tree && last.commit === source.commit) {
+      const exitCode = await runThroughMux(target, run)
+      if (exitCode !== undefined) {
+        releaseStdin()
+        if (exitCode !== 0) throw new RemoteExit(exitCode)
+        return
+      }
+      // The helper did not take it and nothing ran: the direct path, without trying it again.
+      disableMux()
+    }
+    const [{ commandContext }, { runAfterPush }] = await Promise.all([import('../context.ts'), import('../push.ts')])
     const context = commandContext(args)
     // A changed tree travels in the command's own exec (one round trip either way).
-    const { exitCode, push } = await runAfterPush(context, root, source, {
-      command: remoteShArgv(invocation, cwd),
-      stdin: process.stdin,
-      stdout: process.stdout,
-      stderr: process.stderr,
-    }).finally(() => releaseStdin())
+    const { exitCode, push } = await runAfterPush(context, root, source, run).finally(() => releaseStdin())
     debug(push.skipped ? `tree ${push.tree} unchanged since the last push` : `pushed tree ${push.tree} (${push.bytes} bytes, ${push.objects} objects)`)
     if (exitCode !== 0) throw new RemoteExit(exitCode)
   },

@@ -4,8 +4,8 @@
 // whose mere loading (node:http pulling in Node's undici, a 3.5 MB chunk to read) costs
 // more than a whole command through the helper. Differences cannot give a wrong answer:
 // the helper computes the key again with the real modules and refuses another one.
-import { execFileSync } from 'node:child_process'
 import type { GlobalOptions } from '../context.ts'
+import { findRepoRoot } from '../git.ts'
 import type { Cluster } from '../kube/client.ts'
 import { kubeconfigSources, readKubeconfigs, selectContext } from '../kube/kubeconfig.ts'
 import { defaultInstanceName, namesFor, validateInstanceName, type InstanceNames } from '../instance.ts'
@@ -18,18 +18,10 @@ export interface MuxTarget {
   state: InstanceState
 }
 
-function repoRoot(): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-  } catch {
-    return undefined
-  }
-}
-
 /** Undefined whenever anything is unusual (no kubeconfig, a bad name): the direct path then says what. */
 export function muxTarget(options: GlobalOptions, env = process.env): MuxTarget | undefined {
   try {
-    const instance = options.name ?? env.TRAMPOLINE_NAME ?? defaultInstanceName(repoRoot())
+    const instance = options.name ?? env.TRAMPOLINE_NAME ?? defaultInstanceName(findRepoRoot())
     if (validateInstanceName(instance)) return undefined
     const merged = readKubeconfigs(kubeconfigSources(options.kubeconfig, env))
     if (!merged) return undefined
