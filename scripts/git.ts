@@ -397,13 +397,13 @@ export async function lfsPointers(root: string, tree: string, env: NodeJS.Proces
 }
 
 /** Warn, naming them, about LFS pointer files going out as they are; never fails the push. */
-async function warnAboutLfs(root: string, tree: string, env: NodeJS.ProcessEnv): Promise<void> {
+export async function warnAboutLfs(root: string, tree: string, env: NodeJS.ProcessEnv = treeEnv(tree)): Promise<void> {
   try {
     const pointers = await lfsPointers(root, tree, env)
     if (!pointers.length) return
     const shown = pointers.slice(0, 10).join(', ') + (pointers.length > 10 ? ` (and ${pointers.length - 10} more)` : '')
     warn(`pushing ${pointers.length} Git LFS pointer file${pointers.length === 1 ? '' : 's'} as they are, not their content: ${shown}. ` +
-      'git archive has no LFS content, and the pod does not fetch it: a build that reads these files sees the pointers.')
+      'A push sends git objects, which hold no LFS content, and the pod does not fetch it: a build that reads these files sees the pointers.')
   } catch (error) {
     debug(`looking for Git LFS pointers failed: ${(error as Error).message}`)
   }

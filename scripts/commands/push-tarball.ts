@@ -4,7 +4,7 @@
 // overwrite changes made in the pod since the last push, unless --force.
 import type { CommandModule } from 'yargs'
 import { commandContext, findRepoRoot, printResult, type GlobalOptions } from '../context.ts'
-import { gitIdentity, pushSource, requireRepo, type PushMode } from '../git.ts'
+import { gitIdentity, pushSource, requireRepo, warnAboutLfs, type PushMode } from '../git.ts'
 import { info } from '../log.ts'
 import { pushTree } from '../push.ts'
 
@@ -37,10 +37,13 @@ export const command: CommandModule<GlobalOptions, PushArgs> = {
     // Local problems (no repository, uncommitted changes) first: they need no cluster.
     const root = requireRepo(findRepoRoot())
     const source = await pushSource(root, pushMode(args))
+    // Looked for meanwhile; said before the push's summary.
+    const lfsWarning = warnAboutLfs(root, source.tree)
     const context = commandContext(args)
     const local = await gitIdentity(root)
     const identity = { name: args['git-name'] ?? local.name, email: args['git-email'] ?? local.email }
     const result = await pushTree(context, root, source, { force: args.force, report: !args.quiet, identity })
+    await lfsWarning
     const { tree, commit, bytes, objects, seconds, workspace, skipped } = result
     if (skipped) info(`the pod already has tree ${tree}: nothing sent (--force to send anyway)`)
     // The tree id is the result, so it is printed even with --quiet.
