@@ -428,6 +428,10 @@ cmd_receive() {
   fi
   if [ "$status" != 0 ]; then
     rm_if "$GIT_DIR"/objects/pack/tmp_*
+    # Read what the sender still sends (bounded): the container runtime holds the exec's
+    # stdin open after we exit, so a sender with more than a pipe's worth left would block
+    # and the exec would never end (kubectl exec -i hangs the same way).
+    timeout "$STALL" cat >/dev/null 2>&1 || true
     case $output in *'No space left on device'*) volume_full "receiving $tree" ;; esac
     die "the pack for $tree is corrupt or was cut short (git: $(tr '\n' ' ' <<<"$output")); $SRC is unchanged"
   fi
