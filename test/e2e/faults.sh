@@ -113,7 +113,8 @@ fault_push_pid=""
 fault_held_push() {
   local work=$1 name=$2 label=$3 tree=$4
   shift 4
-  fault_hold "$work/hold-$name.out" "git index-pack --stdin --fix-thin*" "$@" ||
+  # index-pack, or unpack-objects for a pack of few objects (push-receive.sh's take_pack).
+  fault_hold "$work/hold-$name.out" "git [iu]n[dp]*-[op]*" "$@" ||
     { fail "watch the pod for the push ($label)"; return 1; }
   "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" >"$work/$name.out" 2>"$work/$name.err" &
   fault_push_pid=$!
@@ -132,8 +133,12 @@ fault_src_is() {
   tramp shell "$@" -- sh -c 'cd /workspace/src && test "$(git rev-parse "refs/trampoline/pushed^{tree}")" = "$1" && test -z "$(git status --porcelain)" && grep -q "^$2 " fault-marker.txt && test "$(wc -c <fault-big.bin)" = 64000000' _ "$tree" "$marker"
 }
 
-# fault_mid_transfer ARGS...: the pod's receiver is taking a pack in (index-pack's temporary pack exists).
-fault_mid_transfer() { tramp shell "$@" -- bash -c 'compgen -G "/workspace/src/.git/objects/pack/tmp_pack_*" >/dev/null'; }
+# fault_mid_transfer ARGS...: the pod's receiver is taking a pack in: index-pack with its
+# temporary pack, or unpack-objects (a pack of few objects) running.
+fault_mid_transfer() {
+  tramp shell "$@" -- bash -c 'compgen -G "/workspace/src/.git/objects/pack/tmp_pack_*" >/dev/null && exit 0
+    for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git unpack-objects"*) exit 0 ;; esac; done; exit 1'
+}
 
 # fault_release PID ARGS...: continue a held process (gone already is fine).
 fault_release() {
@@ -147,7 +152,10 @@ fault_release() {
 # prints the tree.
 fault_commit() {
   echo "$1 ($$ $RANDOM)" >fault-marker.txt
-  git add fault-marker.txt
+  # New content for the big file too: a push that only changed the marker would be over
+  # before it could be held mid-transfer.
+  head -c 64000000 /dev/urandom >fault-big.bin
+  git add fault-marker.txt fault-big.bin
   git -c user.email=e2e@trampoline -c user.name=e2e commit -qm "fault: $1"
   git rev-parse 'HEAD^{tree}'
 }
@@ -255,8 +263,8 @@ fault_concurrent_pushes() {
   (cd "$clone" && exec "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" --quiet) >"$work/push-b.out" 2>"$work/push-b.err" &
   pid_b=$!
   check "the second push waits for the first, and says so" fault_poll 60 grep -q 'waiting for another push' "$work/push-b.err"
-  check "and has not started receiving while the first holds the lock (one index-pack in the pod)" \
-    tramp shell "$@" -- bash -c 'n=0; for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git index-pack --stdin"*) n=$((n + 1)) ;; esac; done; test "$n" = 1' 
+  check "and has not started receiving while the first holds the lock (one receiving git in the pod)" \
+    tramp shell "$@" -- bash -c 'n=0; for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git index-pack --stdin"* | "git unpack-objects"*) n=$((n + 1)) ;; esac; done; test "$n" = 1' 
   fault_release "$fault_held_pid" "$@"
   fault_wait_pid "$pid_a" 120
   code_a=$fault_rc
