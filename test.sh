@@ -11,7 +11,7 @@
 #   ./test.sh bench      transfer benchmarks on the same cluster choice (numbers, no asserts)
 #
 # Cluster choice for e2e, in order: the cluster your kubeconfig points at (if it answers),
-# minikube (started if installed), else the local cluster from scripts/local-cluster/.
+# minikube (started if installed), else the local cluster from test/local-cluster/.
 # TRAMPOLINE_TEST_CLUSTER=kubeconfig|minikube|local forces one.
 # TRAMPOLINE_E2E_ONLY=faults,workspace runs only setup and those journeys (fault_journey,
 # workspace_journey: test/e2e/*.sh), to iterate on them; the full e2e is the default.
@@ -80,7 +80,7 @@ choose_cluster() {
   # Pointed at a local cluster that is already up (TRAMPOLINE_KEEP_CLUSTER=1 earlier):
   # use it as it is, import into it, and leave it running.
   local local_kubeconfig
-  if local_kubeconfig=$(scripts/local-cluster/cluster.sh kubeconfig 2>/dev/null) &&
+  if local_kubeconfig=$(test/local-cluster/cluster.sh kubeconfig 2>/dev/null) &&
     [[ ${KUBECONFIG:-} == "$local_kubeconfig" && ( -z $forced || $forced == local ) ]] && kubeconfig_answers; then
     cluster_kind=local
     local_cluster_kept=1
@@ -100,10 +100,10 @@ choose_cluster() {
     return
   fi
   [[ $forced == minikube ]] && { echo "test.sh: minikube is not installed" >&2; exit 1; }
-  log "bringing up the local cluster (scripts/local-cluster)"
+  log "bringing up the local cluster (test/local-cluster)"
   # From a clean slate: a previous run may have been killed without its teardown.
-  scripts/local-cluster/cluster.sh down >&2
-  KUBECONFIG=$(scripts/local-cluster/cluster.sh up)
+  test/local-cluster/cluster.sh down >&2
+  KUBECONFIG=$(test/local-cluster/cluster.sh up)
   export KUBECONFIG
   cluster_kind=local
 }
@@ -111,7 +111,7 @@ choose_cluster() {
 # The local cluster this run brought up goes down with it (unless asked to keep it).
 release_cluster() {
   if [[ $cluster_kind == local && -z ${TRAMPOLINE_KEEP_CLUSTER:-}${local_cluster_kept} ]]; then
-    scripts/local-cluster/cluster.sh down >&2 || true
+    test/local-cluster/cluster.sh down >&2 || true
   fi
 }
 
@@ -130,7 +130,7 @@ provide_image() {
   local archive
   archive=$(container/image/build-test-image.sh)
   case $cluster_kind in
-    local) scripts/local-cluster/cluster.sh import "$archive" "$test_image" ;;
+    local) test/local-cluster/cluster.sh import "$archive" "$test_image" ;;
     minikube) minikube image load "$archive" ;;
     kubeconfig) echo "test.sh: set TRAMPOLINE_TEST_IMAGE to an image your cluster can pull (the test image is only built locally)" >&2; exit 1 ;;
   esac
@@ -449,15 +449,15 @@ idle_shutdown() {
   check "status says why it stopped" grep -q 'idle' <<<"$status"
 }
 
-# Benchmarks: ratios against baselines measured in the same run (scripts/bench/README.md).
+# Benchmarks: ratios against baselines measured in the same run (test/bench/README.md).
 run_bench() {
   choose_cluster
   provide_image
   trap 'cd "$root"; release_cluster' EXIT
-  BENCH_IMAGE=$test_image scripts/bench/run.sh
-  BENCH_IMAGE=$test_image scripts/bench/startup.sh
+  BENCH_IMAGE=$test_image test/bench/run.sh
+  BENCH_IMAGE=$test_image test/bench/startup.sh
   local extra
-  for extra in scripts/bench/workspace.sh scripts/bench/farm.sh; do
+  for extra in test/bench/workspace.sh test/bench/farm.sh; do
     [[ ! -x $extra ]] || BENCH_IMAGE=$test_image "$extra"
   done
 }

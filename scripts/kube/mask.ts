@@ -1,6 +1,6 @@
 // RFC 6455 client masking in 32-bit words. ws masks every client frame with a byte loop
 // in JavaScript unless the native `bufferutil` package is installed; for an upload that was
-// about half the CLI's CPU (scripts/bench/README.md). XOR-ing aligned 32-bit words is
+// about half the CLI's CPU (test/bench/README.md). XOR-ing aligned 32-bit words is
 // 2-3 times faster and needs nothing native. Pure, so it is unit-tested against the byte loop.
 import { endianness } from 'node:os'
 

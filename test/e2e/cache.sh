@@ -14,7 +14,7 @@ cache_server_pid=
 
 cache_serve() {
   local work=$1 node_ip
-  node_ip=$(source "$root/scripts/local-cluster/lib/common.sh" && echo "$NODE_IP")
+  node_ip=$(source "$root/test/local-cluster/lib/common.sh" && echo "$NODE_IP")
   cache_dir=$work/caches
   mkdir -p "$cache_dir/good" "$cache_dir/bad"
   for c in good bad; do

@@ -13,7 +13,7 @@
 # it in the pod is stopped (SIGSTOP) the moment it is at work, and continued afterwards.
 #
 # Checks that stop the API server or need a small volume use the local cluster's controls
-# (scripts/local-cluster/cluster.sh apiserver-stop|apiserver-start|small-volume); on any
+# (test/local-cluster/cluster.sh apiserver-stop|apiserver-start|small-volume); on any
 # other cluster they print SKIP lines, which count as neither pass nor failure.
 # Not made here: the node disappearing under a command (one node only). The CLI names that
 # case from the pod's DisruptionTarget condition (DeletionByPodGC, DeletionByTaintManager)
@@ -169,7 +169,7 @@ fault_trees() {
 }
 
 fault_cluster() {
-  "$root/scripts/local-cluster/cluster.sh" "$@" || return
+  "$root/test/local-cluster/cluster.sh" "$@" || return
   # Back from an API server outage, the node may have missed its lease and been marked
   # unreachable (tainted, its pods evicted): wait until it is Ready and untainted again,
   # the state every later step needs.

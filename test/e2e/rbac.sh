@@ -9,7 +9,7 @@
 # certificate from the local cluster's CA in the group the file binds (trampoline-users),
 # runs doctor and a whole journey in a namespace of its own where the file was applied as
 # it ships. And that doctor, run by a user with no binding, names every missing right with
-# its fix and exits 4. Needs the local cluster (its CA: scripts/local-cluster/cluster.sh
+# its fix and exits 4. Needs the local cluster (its CA: test/local-cluster/cluster.sh
 # user-kubeconfig); run from a git repository holding hello.nix (test/e2e/).
 
 rbac_journey() {
@@ -17,7 +17,7 @@ rbac_journey() {
   shift
   local pod_options=("$@")
   local ns=trampoline-rbac-$$ name=rbac-$$ user_kc nobody_kc out err code result
-  local cluster_sh=$root/scripts/local-cluster/cluster.sh
+  local cluster_sh=$root/test/local-cluster/cluster.sh
   err=$work/rbac.err
 
   user_kc=$("$cluster_sh" user-kubeconfig trampoline-e2e-user trampoline-users 2>"$err") ||

@@ -68,7 +68,7 @@ registry_http() {
 # Sets registry_host and leaves the password in $registry_dir/password (0600).
 registry_start() {
   local work=$1 node_ip port try code deadline
-  node_ip=$(source "$root/scripts/local-cluster/lib/common.sh" && echo "$NODE_IP")
+  node_ip=$(source "$root/test/local-cluster/lib/common.sh" && echo "$NODE_IP")
   registry_dir=$work/registry
   mkdir -p "$registry_dir/data"
   chmod 0700 "$registry_dir"
@@ -205,11 +205,11 @@ registry_journey() {
   namespace=$(journey_arg -n "$@")
   namespace=${namespace:-default}
   registry_namespace=$namespace
-  eval "$(source "$root/scripts/local-cluster/lib/common.sh" && source "$root/scripts/local-cluster/lib/configs.sh" &&
+  eval "$(source "$root/test/local-cluster/lib/common.sh" && source "$root/test/local-cluster/lib/configs.sh" &&
     printf 'registry_state=%q registry_node_ip=%q registry_sock=%q registry_hosts_dir=%q\n' \
       "$STATE" "$NODE_IP" "$CONTAINERD_SOCK" "$CONTAINERD_HOSTS_DIR")"
   if ! registry_containerd_ready; then
-    fail "the local cluster's containerd reads no registry hosts directory or cannot reach $registry_node_ip (run scripts/local-cluster/cluster.sh restart-containerd)"
+    fail "the local cluster's containerd reads no registry hosts directory or cannot reach $registry_node_ip (run test/local-cluster/cluster.sh restart-containerd)"
     return 0
   fi
 

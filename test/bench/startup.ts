@@ -1,4 +1,4 @@
-// The measuring half of scripts/bench/startup.sh (which builds the package and makes and
+// The measuring half of test/bench/startup.sh (which builds the package and makes and
 // cleans the instance). Every number is a ratio against a baseline run in the same round,
 // back to back, on the same Node (this process's), never an absolute threshold:
 //
@@ -8,7 +8,7 @@
 //   trampoline-sh -c true          vs  kubectl exec <pod> -c user -- sh -c true  (with --repo: a
 //                                      repository whose work tree the pod already has)
 //
-// Usage: node scripts/bench/startup.ts --package DIR [--sources DIR] [--runs N]
+// Usage: node test/bench/startup.ts --package DIR [--sources DIR] [--runs N]
 //          [--name INSTANCE --pod POD [--namespace NS] [--repo DIR]] [--json]
 // --package: a directory holding bin/trampoline.js and the built dist/ (as npm installs it);
 // --sources: a checkout whose bin/trampoline.js runs scripts/ (no dist/), measured as well.
@@ -37,7 +37,7 @@ const { values: opts } = parseArgs({
   },
 })
 if (!opts.package) {
-  process.stderr.write('startup.ts: --package DIR is required (run scripts/bench/startup.sh, which builds one)\n')
+  process.stderr.write('startup.ts: --package DIR is required (run test/bench/startup.sh, which builds one)\n')
   process.exit(2)
 }
 const runs = Number(opts.runs)

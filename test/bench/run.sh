@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# scripts/bench/run.sh: trampoline's transfer benchmark against a real cluster. It creates
+# test/bench/run.sh: trampoline's transfer benchmark against a real cluster. It creates
 # its own instance (and its own local state under a temporary directory), measures, prints a
 # table (or --json) on stdout, and always cleans the instance and what it made up at exit.
 # Every number is a ratio against a baseline measured in the same run on the same pod
-# (see scripts/bench/README.md for what each one means and the last results):
+# (see test/bench/README.md for what each one means and the last results):
 #
 #   push-tarball, big incompressible files  vs  raw exec channel (same bytes into cat >/dev/null)
 #   push-tarball, many small files          vs  raw exec channel (same bytes)
@@ -17,7 +17,7 @@
 #   shell -- true                           vs  kubectl exec POD -c user -- true  (with kubectl)
 #
 # Usage:
-#   KUBECONFIG=/path/to/kubeconfig scripts/bench/run.sh [options]
+#   KUBECONFIG=/path/to/kubeconfig test/bench/run.sh [options]
 #
 # Options (environment variable and default in brackets):
 #   --mib N             [BENCH_MIB=256]         incompressible data in the big-file repository
@@ -240,4 +240,4 @@ bench_args=(--name "$name" --repeat "$repeat" --noop-repeat "$noop_repeat" --chu
 [[ -n $small_repo ]] && bench_args+=(--small-repo "$small_repo")
 [[ -n $closures ]] && bench_args+=(--closures "$closures")
 [[ -n $json ]] && bench_args+=(--json)
-"$node_bin" "$root/scripts/bench/bench.ts" "${bench_args[@]}"
+"$node_bin" "$root/test/bench/bench.ts" "${bench_args[@]}"

@@ -1,4 +1,4 @@
-// The measuring half of scripts/bench/run.sh (which prepares the instance, repositories and
+// The measuring half of test/bench/run.sh (which prepares the instance, repositories and
 // store paths, and cleans up). Every measurement is paired with a baseline taken in this
 // same process, on the same pod, right before it, and reported as the median of the
 // per-pair ratios, never against an absolute threshold:
@@ -12,7 +12,7 @@
 //   copy-closure --from        vs  raw exec download of the same files
 //   push-tarball, nothing new  vs  `shell -- true`
 //
-// Usage: node scripts/bench/bench.ts --name INSTANCE [--namespace NS] [--repeat N]
+// Usage: node test/bench/bench.ts --name INSTANCE [--namespace NS] [--repeat N]
 //          [--noop-repeat N] [--big-repo DIR] [--small-repo DIR] [--closures FILE]
 //          [--chunk-kib N] [--json]
 // --closures FILE: lines "ssh-ng <tiny|data> <run> <nar-bytes> <store-path>" (paths not yet in the pod).
@@ -27,10 +27,10 @@ import { Readable, Writable } from 'node:stream'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { VersionApi } from '@kubernetes/client-node'
-import { connect } from '../kube/client.ts'
-import { exec, execCapture } from '../kube/exec.ts'
-import { USER_CONTAINER } from '../kube/pods.ts'
-import { namesFor } from '../instance.ts'
+import { connect } from '../../scripts/kube/client.ts'
+import { exec, execCapture } from '../../scripts/kube/exec.ts'
+import { USER_CONTAINER } from '../../scripts/kube/pods.ts'
+import { namesFor } from '../../scripts/instance.ts'
 
 const MiB = 1024 * 1024
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -52,7 +52,7 @@ const { values: opts } = parseArgs({
   },
 })
 if (!opts.name) {
-  process.stderr.write('bench.ts: --name INSTANCE is required (run scripts/bench/run.sh, which sets everything up)\n')
+  process.stderr.write('bench.ts: --name INSTANCE is required (run test/bench/run.sh, which sets everything up)\n')
   process.exit(2)
 }
 const instance = opts.name

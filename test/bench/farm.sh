@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench/farm.sh: the build farm (setup --workers N) against one instance alone. On a
+# test/bench/farm.sh: the build farm (setup --workers N) against one instance alone. On a
 # 2-core node CPU cannot scale, so every derivation sleeps (test/e2e/farm.nix): what scales
 # is the number of build slots, and what the farm costs is its per-derivation overhead.
 #
@@ -16,7 +16,7 @@
 #                 path (fixed cost) and a fresh 64 MiB one: the main daemon's copy rate,
 #                 the term that bounds a farm (README: farm size)
 #
-# Usage: KUBECONFIG=... scripts/bench/farm.sh [--repeat N] [--keep]
+# Usage: KUBECONFIG=... test/bench/farm.sh [--repeat N] [--keep]
 #   BENCH_IMAGE (localhost/trampoline:test), BENCH_NAMESPACE, BENCH_NAME (bench-farm-<pid>)
 # Progress on stderr, the table on stdout. The instance and its local state go at exit.
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# scripts/bench/startup.sh: how fast the trampoline CLI starts, and what one command in the
+# test/bench/startup.sh: how fast the trampoline CLI starts, and what one command in the
 # pod costs next to kubectl. Every number is a ratio against a baseline measured in the same
-# run, back to back, on the same Node (scripts/bench/README.md, "Start-up"):
+# run, back to back, on the same Node (test/bench/README.md, "Start-up"):
 #
 #   trampoline --version, --help   vs  node -e 0                    (no cluster needed)
 #   peak RSS of trampoline --version (node -e 0's beside it)
@@ -16,8 +16,8 @@
 # TypeScript sources) is measured too, unless --no-sources.
 #
 # Usage:
-#   scripts/bench/startup.sh [options]
-#   KUBECONFIG=/path/to/kubeconfig scripts/bench/startup.sh [options]
+#   test/bench/startup.sh [options]
+#   KUBECONFIG=/path/to/kubeconfig test/bench/startup.sh [options]
 #
 # Options (environment variable and default in brackets):
 #   --runs N            [BENCH_RUNS=11]         rounds per comparison (medians; at least 3)
@@ -150,4 +150,4 @@ else
   [[ -n $namespace ]] && args+=(--namespace "$namespace")
 fi
 
-"$node_bin" "$root/scripts/bench/startup.ts" "${args[@]}"
+"$node_bin" "$root/test/bench/startup.ts" "${args[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench/workspace.sh: what the workspace (a git work tree in the pod, pushed as git
+# test/bench/workspace.sh: what the workspace (a git work tree in the pod, pushed as git
 # packs of the objects it lacks) costs, as ratios against baselines measured in the same
 # run, on the same pod, back to back (no thresholds asserted; issue 12's targets printed
 # beside them):
@@ -12,7 +12,7 @@
 #
 # in an N-file repository (--files, default 20000, of --file-bytes each, in 100 directories).
 #
-# Usage: KUBECONFIG=/path/to/kubeconfig scripts/bench/workspace.sh [options]
+# Usage: KUBECONFIG=/path/to/kubeconfig test/bench/workspace.sh [options]
 #   --files N        [BENCH_FILES=20000]
 #   --file-bytes N   [BENCH_FILE_BYTES=1024]
 #   --runs N         [BENCH_RUNS=5]        pairs per comparison (medians)
