@@ -61,6 +61,24 @@ export GIT_DIR=$SRC/.git GIT_WORK_TREE=$SRC
 export GIT_PAGER=cat GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1
 
 die() { echo "push-receive: $*" >&2; exit 1; }
+# drain_input: read (and drop) the pack a receive exits without taking. The container
+# runtime keeps the exec's stdin open after we exit, so a sender with more than a pipe's
+# worth left would block and the exec would never end (kubectl exec -i hangs the same
+# way). Framed: just the pack (its length line first); the command's stdin after it is
+# the sender's to close. Bounded by the stall timeout either way.
+input_done=0 framed=0
+drain_input() {
+  [ "$input_done" = 0 ] || return 0
+  input_done=1
+  if [ "$framed" = 1 ]; then
+    local length=""
+    IFS= read -r length || return 0
+    [[ $length =~ ^[0-9]+$ ]] || return 0
+    timeout "$STALL" head -c "$length" >/dev/null 2>&1 || true
+  else
+    timeout "$STALL" cat >/dev/null 2>&1 || true
+  fi
+}
 volume_full() {
   echo "push-receive: the store volume is full (No space left on device while $1); $SRC is unchanged. Free space (trampoline maintenance) or use a bigger volume (--store-size)." >&2
   exit "$EXIT_FULL"
@@ -365,7 +383,10 @@ cmd_receive() {
   [ "$framed" = 1 ] || [ $# = 0 ] || die "a command after -- needs --framed"
 
   watcher=""
-  trap 'if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi; release_lock' EXIT
+  # Exiting before the pack was read (a refusal, a resend, a failure): the lock goes first,
+  # then what the sender still sends is read (drain_input).
+  # shellcheck disable=SC2154 # rc is the trap's own
+  trap 'rc=$?; if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi; release_lock; [ "$rc" = 0 ] || drain_input' EXIT
   take_lock
   tidy
   finish_switch
@@ -417,6 +438,7 @@ cmd_receive() {
   stall_watch "$packer" </dev/null >/dev/null 2>&1 &
   watcher=$!
   wait "$packer" || status=$?
+  input_done=1
   kill "$watcher" 2>/dev/null || true
   watcher=""
   output=""
@@ -428,9 +450,8 @@ cmd_receive() {
   fi
   if [ "$status" != 0 ]; then
     rm_if "$GIT_DIR"/objects/pack/tmp_*
-    # Read what the sender still sends (bounded): the container runtime holds the exec's
-    # stdin open after we exit, so a sender with more than a pipe's worth left would block
-    # and the exec would never end (kubectl exec -i hangs the same way).
+    # The rest of the pack is unread, its length unknown here: read to the end (bounded).
+    input_done=1
     timeout "$STALL" cat >/dev/null 2>&1 || true
     case $output in *'No space left on device'*) volume_full "receiving $tree" ;; esac
     die "the pack for $tree is corrupt or was cut short (git: $(tr '\n' ' ' <<<"$output")); $SRC is unchanged"
