@@ -33,6 +33,16 @@ passes=0
 log() { printf '\n==> %s\n' "$*" >&2; }
 pass() { passes=$((passes + 1)); printf 'PASS %s\n' "$*"; }
 fail() { failures=$((failures + 1)); printf 'FAIL %s\n' "$*"; }
+# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds (the state a check
+# waits for, never a time); false after SECONDS. The journeys in test/e2e/ share it.
+poll() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
 # check "description" command...: runs the command, records a pass or a failure.
 check() {
   local description=$1
@@ -412,12 +422,7 @@ interrupted_push() {
   check "the work tree has nothing of the interrupted push" tramp shell "$@" -- sh -c 'test ! -e /workspace/src/big.bin && git -C /workspace/src diff --quiet && test -z "$(git -C /workspace/src ls-files --others --exclude-standard)"'
   # This run's instance only; [x]yz: the pattern does not match pgrep's own shell.
   check "no trampoline process left behind" bash -c '! pgrep -f "[t]rampoline.js push-tarball $1" >/dev/null' _ "$*"
-  local receiver_gone=''
-  deadline=$((SECONDS + 60))
-  while ((SECONDS < deadline)); do
-    tramp shell "$@" -- sh -c '! pgrep -f "[p]ush-receive" >/dev/null' && { receiver_gone=1; break; }
-  done
-  check "no receiver left running in the pod" test -n "$receiver_gone"
+  check "no receiver left running in the pod" poll 60 tramp shell "$@" -- sh -c '! pgrep -f "[p]ush-receive" >/dev/null'
   git reset -q --hard HEAD~1
   # The next push (back to the previous commit) works and leaves no switch half done.
   tramp push-tarball "$@" --quiet >/dev/null

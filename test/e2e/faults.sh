@@ -22,16 +22,6 @@
 
 fault_skip() { printf 'SKIP %s\n' "$*"; }
 
-# fault_poll SECONDS CMD...: poll CMD every 0.2 s until it succeeds; false after SECONDS.
-fault_poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
-
 # fault_wait_pid PID SECONDS: wait for a background job, at most SECONDS; its exit status
 # in fault_rc (124 when it had to be killed).
 fault_rc=0
@@ -94,7 +84,7 @@ fault_hold() {
   shift 2
   fault_pod hold "$pattern" 100 "$@" >"$out" 2>&1 &
   fault_hold_job=$!
-  fault_poll 60 grep -qx watching "$out"
+  poll 60 grep -qx watching "$out"
 }
 
 # fault_held OUT SECONDS: the held process's pid in fault_held_pid, once it is held.
@@ -262,7 +252,7 @@ fault_concurrent_pushes() {
   pid_a=$fault_push_pid
   (cd "$clone" && exec "$node_bin" "$root/bin/trampoline.js" push-tarball --head "$@" --quiet) >"$work/push-b.out" 2>"$work/push-b.err" &
   pid_b=$!
-  check "the second push waits for the first, and says so" fault_poll 60 grep -q 'waiting for another push' "$work/push-b.err"
+  check "the second push waits for the first, and says so" poll 60 grep -q 'waiting for another push' "$work/push-b.err"
   check "and has not started receiving while the first holds the lock (one receiving git in the pod)" \
     tramp shell "$@" -- bash -c 'n=0; for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git index-pack --stdin"* | "git unpack-objects"*) n=$((n + 1)) ;; esac; done; test "$n" = 1' 
   fault_release "$fault_held_pid" "$@"
@@ -324,7 +314,7 @@ fault_tunnel_drop() {
   # An open session; then the API server goes away under it.
   ssh -n -F "$cfg" "$alias" 'echo session-open; exec sleep 120' >"$work/session.out" 2>"$work/session.err" &
   pid=$!
-  if ! fault_poll 60 grep -qx session-open "$work/session.out"; then
+  if ! poll 60 grep -qx session-open "$work/session.out"; then
     fail "an ssh session through the ProxyCommand opens"
     kill -KILL "$pid" 2>/dev/null || true
     return 0
@@ -335,13 +325,13 @@ fault_tunnel_drop() {
   sed 's/^/  ssh: /' "$work/session.err" | tail -n 3
   check "ssh ends when the connection drops (exit $code)" test "$code" = 255
   check "with the proxy's message: the connection was lost" grep -q 'trampoline: lost the connection' "$work/session.err"
-  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" fault_poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
-  check "no ssh left ($(fault_local_procs "$sshs"))" fault_poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
+  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
+  check "no ssh left ($(fault_local_procs "$sshs"))" poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
 
   # While the API server is down, a new session waits for it (the proxy retries the open).
   ssh -n -F "$cfg" "$alias" 'echo reopened' >"$work/reopen.out" 2>"$work/reopen.err" &
   pid=$!
-  check "a new session waits for the cluster, and says so" fault_poll 30 grep -q 'trying again for up to' "$work/reopen.err"
+  check "a new session waits for the cluster, and says so" poll 30 grep -q 'trying again for up to' "$work/reopen.err"
   fault_cluster apiserver-start >/dev/null || fail "cluster.sh apiserver-start"
   fault_wait_pid "$pid" 90
   check "and opens once the API server is back (exit $fault_rc)" test "$fault_rc" = 0 -a "$(cat "$work/reopen.out")" = reopened
@@ -364,8 +354,8 @@ fault_tunnel_drop() {
   sed 's/^/  copy-closure: /' "$work/copy.err" | tail -n 4
   check "copy-closure --from fails when the connection drops (exit $code)" test "$code" != 0 -a "$code" != 124
   check "and says the connection was lost" grep -q 'trampoline: lost the connection' "$work/copy.err"
-  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" fault_poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
-  check "no ssh left ($(fault_local_procs "$sshs"))" fault_poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
+  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
+  check "no ssh left ($(fault_local_procs "$sshs"))" poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
   check "the cut copy left nothing in the local store" bash -c '! nix-store --check-validity "$1" 2>/dev/null' _ "$path"
   fault_release "$fault_held_pid" "$@"
   code=0
@@ -418,7 +408,7 @@ fault_volume_full() {
     fail "setup on a ${size}Mi volume of its own: $(tail -n 3 "$work/full-setup.err")"
   fi
   tramp clean "${args[@]}" --quiet >/dev/null 2>&1 || true
-  fault_poll 120 bash -c '! kubectl get pod "$1" -n "$2" >/dev/null 2>&1 && ! kubectl get pvc "$1" -n "$2" >/dev/null 2>&1' _ "trampoline-$full" "$namespace" ||
+  poll 120 bash -c '! kubectl get pod "$1" -n "$2" >/dev/null 2>&1 && ! kubectl get pvc "$1" -n "$2" >/dev/null 2>&1' _ "trampoline-$full" "$namespace" ||
     echo "  the pod or PVC trampoline-$full is still there after 120s" >&2
   fault_cluster small-volume-delete "$volume" || fail "cluster.sh small-volume-delete $volume"
 }
@@ -437,7 +427,7 @@ fault_evicted_build() {
   pid=$!
   # The builder itself (in the nix-daemon container, where builds run) carries the salt;
   # [e]vict-...: a pattern that does not match the grep looking for it.
-  if ! fault_poll 120 kubectl exec -n "$namespace" "trampoline-$name" -c nix-daemon -- \
+  if ! poll 120 kubectl exec -n "$namespace" "trampoline-$name" -c nix-daemon -- \
     sh -c 'grep -l -- "$1" /proc/[0-9]*/cmdline 2>/dev/null | grep -q .' _ "[${salt:0:1}]${salt:1}"; then
     fail "the build runs in the pod"
     kill -KILL "$pid" 2>/dev/null || true

@@ -19,16 +19,6 @@
 # substitute it through its nix-daemon: the provisioning path of a real cluster, with a
 # store path instead of nixpkgs#tmux. Elsewhere the pod realises the default itself.
 
-# poll SECONDS COMMAND...: until COMMAND succeeds; false after SECONDS.
-sessions_poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.5
-  done
-}
-
 # sessions_tty LOG FIFO ARGS...: `trampoline ARGS` on a terminal of its own, typed into
 # through FIFO (held open read-write as sessions_tty_fd: no end of input, and writes never
 # block), its screen in LOG; extra environment from sessions_tty_env. Sets sessions_tty_pid
@@ -104,7 +94,7 @@ EOF
   sessions_tty_env=()
   local tty1=$sessions_tty_pid in1=$sessions_tty_fd
   code=0
-  sessions_poll 300 sessions_screen_has "$dir/screen1" 'FAKE-ID=' || code=$?
+  poll 300 sessions_screen_has "$dir/screen1" 'FAKE-ID=' || code=$?
   check "claude on a terminal starts the stand-in in a session ($((SECONDS - t0))s to its first screen, key sync and tmux included)" test "$code" = 0
   fake=$(grep -ao 'FAKE-ID=[0-9x]*' "$dir/screen1" | head -n1)
   check "the session's claude has the API key in its environment" grep -aq 'key=set' "$dir/screen1"
@@ -114,7 +104,7 @@ EOF
       test "$(tramp shell "$@" -- readlink /nix/var/nix/gcroots/trampoline/agent-tmux)" = "$store"
   fi
   printf 'one\r' >&"$in1"
-  check "typing reaches it (COUNT=1)" sessions_poll 30 sessions_screen_has "$dir/screen1" 'COUNT=1 got=one'
+  check "typing reaches it (COUNT=1)" poll 30 sessions_screen_has "$dir/screen1" 'COUNT=1 got=one'
   listed=$(sessions_list "$@") || listed='[]'
   id=$(json_field 0.id <<<"$listed")
   check "trampoline sessions lists it, attached ($listed)" \
@@ -127,12 +117,12 @@ EOF
   [[ -n $client ]] && kill -KILL "$client"
   wait "$tty1" 2>/dev/null || true
   exec {in1}>&-
-  check "after SIGKILL of the client the session is still listed" sessions_poll 30 sessions_count_is 1 "$@"
+  check "after SIGKILL of the client the session is still listed" poll 30 sessions_count_is 1 "$@"
   # Kubernetes leaves an exec's process running when its connection drops (the runtime
   # keeps its terminal open), so the pod-side client may still count as attached here.
   log "after the client's SIGKILL: $(sessions_list "$@" || true)"
-  check "status counts it as an agent session" sessions_poll 60 sessions_agents_are 1 "$@"
-  check "and as activity (its tmux server)" sessions_poll 60 sessions_activity_has_tmux "$@"
+  check "status counts it as an agent session" poll 60 sessions_agents_are 1 "$@"
+  check "and as activity (its tmux server)" poll 60 sessions_activity_has_tmux "$@"
   out=$(tramp status "$@" --json | json_field 0.idleSeconds)
   check "so the pod is not idle (idleSeconds $out)" test "$out" = 0
 
@@ -140,25 +130,25 @@ EOF
   t0=$SECONDS
   sessions_tty "$dir/screen2" "$dir/in2" claude --attach "$@"
   local tty2=$sessions_tty_pid in2=$sessions_tty_fd
-  check "claude --attach shows the same claude ($fake)" sessions_poll 60 sessions_screen_has "$dir/screen2" "$fake"
+  check "claude --attach shows the same claude ($fake)" poll 60 sessions_screen_has "$dir/screen2" "$fake"
   log "reattached after $((SECONDS - t0))s"
   check "with what it printed before (COUNT=1)" grep -aq 'COUNT=1 got=one' "$dir/screen2"
   printf 'two\r' >&"$in2"
-  check "typing reaches the same claude (COUNT=2)" sessions_poll 30 sessions_screen_has "$dir/screen2" 'COUNT=2 got=two'
-  check "sessions shows it attached again" sessions_poll 30 sessions_attached_is true "$@"
+  check "typing reaches the same claude (COUNT=2)" poll 30 sessions_screen_has "$dir/screen2" 'COUNT=2 got=two'
+  check "sessions shows it attached again" poll 30 sessions_attached_is true "$@"
   check "by this client alone (a client left by the lost connection was taken over)" \
     test "$(sessions_list "$@" | json_field 0.clients)" = 1
 
   # 4. claude ends: the session, its tmux server and the activity go with it.
   printf 'quit\r' >&"$in2"
   code=0
-  sessions_poll 30 sessions_exited "$tty2" || kill -KILL "$tty2" 2>/dev/null
+  poll 30 sessions_exited "$tty2" || kill -KILL "$tty2" 2>/dev/null
   wait "$tty2" || code=$?
   exec {in2}>&-
   check "claude's exit status is the client's (7, got $code)" test "$code" = 7
-  check "no sessions are left" sessions_poll 30 sessions_count_is 0 "$@"
-  check "status counts no agent" sessions_poll 60 sessions_agents_are 0 "$@"
-  check "and no tmux activity" sessions_poll 60 sessions_no_tmux_activity "$@"
+  check "no sessions are left" poll 30 sessions_count_is 0 "$@"
+  check "status counts no agent" poll 60 sessions_agents_are 0 "$@"
+  check "and no tmux activity" poll 60 sessions_no_tmux_activity "$@"
   if [[ -n $store ]]; then
     check "the first session showed the pod realising tmux" grep -aq 'providing tmux for detachable sessions' "$dir/screen1"
   fi
@@ -169,14 +159,14 @@ EOF
   sessions_tty "$dir/screen3" "$dir/in3" claude "$@" --new
   local tty3=$sessions_tty_pid in3=$sessions_tty_fd
   code=0
-  sessions_poll 60 sessions_screen_has "$dir/screen3" 'FAKE-ID=' || code=$?
+  poll 60 sessions_screen_has "$dir/screen3" 'FAKE-ID=' || code=$?
   check "a later session starts in $((SECONDS - t0))s, tmux not realised again" \
     bash -c '[ "$1" = 0 ] && ! grep -aq "providing tmux" "$2"' _ "$code" "$dir/screen3"
   printf 'quit\r' >&"$in3"
-  sessions_poll 30 sessions_exited "$tty3" || kill -KILL "$tty3" 2>/dev/null
+  poll 30 sessions_exited "$tty3" || kill -KILL "$tty3" 2>/dev/null
   wait "$tty3" 2>/dev/null || true
   exec {in3}>&-
-  check "and ends with its claude" sessions_poll 30 sessions_count_is 0 "$@"
+  check "and ends with its claude" poll 30 sessions_count_is 0 "$@"
 
   code=0
   tramp claude --attach "$@" >/dev/null 2>"$dir/attach-none.err" || code=$?
