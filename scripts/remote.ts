@@ -85,15 +85,19 @@ export async function runInPod(context: CommandContext, options: ExecOptions, co
 
 /**
  * The exit code of an exec that ran, or the error saying why it has none: lost on the way
- * (the pod went away, the connection broke), or killed by a signal (> 128) because its pod
- * was being deleted or stopped, instead of a bare 137.
+ * (the pod went away, the connection broke), or failed (a bare 137, or a build's 1) because
+ * its pod was being deleted or stopped.
  */
 export async function explainExecResult(context: CommandContext, result: ExecResult): Promise<number> {
   if (result.message) throw await explainLostExec(context, result.message)
-  if (result.exitCode > 128) {
+  // Any failure, not only a kill (> 128): a pod going away can end a command other ways
+  // first (a build's nix client exits 1 when the daemon container dies before its own).
+  // One read of the pod, and only when the command failed.
+  if (result.exitCode !== 0) {
     const gone = await podGoneReason(context)
     if (gone) {
-      throw new UserError(`the command was killed (status ${result.exitCode}) because pod ${context.names.pod} cannot run it: ${gone}`, {
+      const ended = result.exitCode > 128 ? 'was killed' : 'failed'
+      throw new UserError(`the command ${ended} (status ${result.exitCode}) because pod ${context.names.pod} cannot run it: ${gone}`, {
         hint: `Run: trampoline setup --name ${context.names.instance}  (the store volume is kept), then try again.`,
         exitCode: ExitCode.notFound,
       })
