@@ -480,14 +480,18 @@ summary() {
 total_passed=0
 total_failed=0
 stage_report=()
+# The failed checks' names again at the end: a long log may reach a reader cut short.
+failed_checks=()
 run_stage() {
-  local name=$1 fn=$2 log code=0 line p f
+  local name=$1 fn=$2 log code=0 line p f failed
   log=$(mktemp)
   set +e
   ( set -euo pipefail; "$fn" ) 2>&1 | tee "$log"
   code=${PIPESTATUS[0]}
   set -e
   line=$(grep -E '^[A-Za-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+  while IFS= read -r failed; do failed_checks+=("$name: ${failed#"${failed%%[![:space:]]*}"}"); done \
+    < <(grep -E '^ *FAIL ' "$log" | head -n 30 || true)
   rm -f "$log"
   p=0 f=0
   if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}; fi
@@ -518,6 +522,10 @@ finish() {
   echo
   echo "==> stages"
   printf '  %s\n' "${stage_report[@]}"
+  if ((${#failed_checks[@]})); then
+    echo "==> failed checks"
+    printf '  %s\n' "${failed_checks[@]}"
+  fi
   echo "$total_passed passed, $total_failed failed"
   [[ $total_failed == 0 ]]
 }

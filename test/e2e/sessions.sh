@@ -22,14 +22,14 @@
 # sessions_tty LOG FIFO ARGS...: `trampoline ARGS` on a terminal of its own, typed into
 # through FIFO (held open read-write as sessions_tty_fd: no end of input, and writes never
 # block), its screen in LOG; extra environment from sessions_tty_env. Sets sessions_tty_pid
-# (script's pid; the CLI is its only child).
+# (script's pid; the CLI is its only child). A person at a terminal: CI's quiet mode is off.
 sessions_tty_env=()
 sessions_tty() {
   local log=$1 fifo=$2 cmd
   shift 2
   cmd=$(printf '%q ' "$node_bin" "$root/bin/trampoline.js" "$@")
   exec {sessions_tty_fd}<>"$fifo"
-  env ${sessions_tty_env[@]+"${sessions_tty_env[@]}"} TERM=xterm-256color script -qfec "exec $cmd" "$log" <&"$sessions_tty_fd" >/dev/null 2>&1 &
+  env -u CI ${sessions_tty_env[@]+"${sessions_tty_env[@]}"} TERM=xterm-256color script -qfec "exec $cmd" "$log" <&"$sessions_tty_fd" >/dev/null 2>&1 &
   sessions_tty_pid=$!
 }
 
