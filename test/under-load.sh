@@ -3,17 +3,19 @@
 # row, while a CPU hog keeps every core busy. A check that passes only on a quiet machine
 # fails here. Prints each run's closing line and ends with the plain summary line.
 #
-#   test/under-load.sh [RUNS]      (default 3; root, like ./test.sh)
+#   test/under-load.sh [RUNS [STAGE...]]   (default 3 runs of container and e2e; root, like ./test.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 runs=${1:-3}
+stages=("${@:2}")
+((${#stages[@]})) || stages=(container e2e)
 hogs=()
 stop_hogs() { for pid in "${hogs[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
 trap stop_hogs EXIT
 # One busy loop per core, bounded so that a killed script cannot leave them behind long.
 for _ in $(seq "$(nproc)"); do timeout 3h sh -c 'while :; do :; done' & hogs+=($!); done
 passed=0 failed=0
-for stage in container e2e; do
+for stage in "${stages[@]}"; do
   for run in $(seq "$runs"); do
     log=$(mktemp)
     ./test.sh "$stage" >"$log" 2>&1

@@ -23,7 +23,7 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   # tool -> Debian package; missing ones are installed (the registry is reachable here).
   missing=()
   for pair in strace:strace nix-daemon:nix-bin sshd:openssh-server ssh:openssh-client busybox:busybox-static \
-    unshare:util-linux ip:iproute2 git:git python3:python3 kubectl:kubectl; do
+    unshare:util-linux ip:iproute2 git:git python3:python3 kubectl:kubectl tmux:tmux; do
     command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
   done
   python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)

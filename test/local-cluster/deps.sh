@@ -14,6 +14,7 @@ packages=(
   busybox-static gcc libc6-dev # the pause image (static C) and the test image
   openssl curl ca-certificates # certificates; health checks
   docker-registry apache2-utils # the e2e's own OCI registry (CNCF distribution) and htpasswd -B
+  tmux                        # the sessions journey's stand-in for nixpkgs#tmux (tmux-bundle.sh)
 )
 
 missing=()
