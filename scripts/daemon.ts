@@ -5,7 +5,7 @@
 import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
 import type { ExecOptions } from './kube/exec.ts'
-import { DAEMON_CONTAINER } from './kube/pods.ts'
+import { DAEMON_CONTAINER } from './pod/pods.ts'
 import { captureInPod, runInPod } from './remote.ts'
 import { POD_SIGNING_KEY_FILE } from './manifests/signing-secret.ts'
 

@@ -14,7 +14,7 @@ import type { V1Pod } from '@kubernetes/client-node'
 import { commandContext, printResult, type CommandContext, type GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
 import { localTrees } from '../git.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { info, warn } from '../log.ts'
 import {
   gcRootName,

@@ -4,7 +4,7 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { info } from '../log.ts'
 import { podState } from '../push.ts'
 import { runInPod } from '../remote.ts'

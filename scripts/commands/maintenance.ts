@@ -2,7 +2,7 @@
 // pushed or built (their GC roots), and report the store size before and after.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { runInPod } from '../remote.ts'
 import { PassThrough } from 'node:stream'
 import { RemoteExit, UserError } from '../errors.ts'

@@ -13,7 +13,7 @@ import { commandContext, type CommandContext, type GlobalOptions } from '../cont
 import { ExitCode, UserError } from '../errors.ts'
 import { UpgradeError } from '../kube/channel.ts'
 import { openPortForward, TunnelLostError } from '../kube/port-forward.ts'
-import { lostExecError, podAfterLoss, requireRunningPod } from '../kube/pods.ts'
+import { lostExecError, podAfterLoss, requireRunningPod } from '../pod/pods.ts'
 import { networkErrorCode } from '../kube/client.ts'
 import { explainExecOpen } from '../remote.ts'
 import { onInterrupt } from '../cleanup.ts'

@@ -2,7 +2,7 @@
 // store (nix flake archive over ssh-ng), so the pod can evaluate it without fetching.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { NIX_FEATURES, podStoreUrl, requireLocalNix, runNix } from '../local-nix.ts'
 import { addRootsInPod } from '../gc-roots.ts'

@@ -69,7 +69,7 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
     }
     const [{ commandContext }, { requireRunningPod }, { runAttached }] = await Promise.all([
       import('../context.ts'),
-      import('../kube/pods.ts'),
+      import('../pod/pods.ts'),
       import('../attach.ts'),
     ])
     const context = commandContext(args)

@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util'
 import { VersionApi } from '@kubernetes/client-node'
 import { connect } from '../../scripts/kube/client.ts'
 import { exec, execCapture } from '../../scripts/kube/exec.ts'
-import { USER_CONTAINER } from '../../scripts/kube/pods.ts'
+import { USER_CONTAINER } from '../../scripts/pod/pods.ts'
 import { namesFor } from '../../scripts/instance.ts'
 
 const MiB = 1024 * 1024

@@ -2,8 +2,8 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { explainApiError, isNotFound, networkErrorCode } from './client.ts'
-import type { ExecTarget } from './exec.ts'
+import { explainApiError, isNotFound, networkErrorCode } from '../kube/client.ts'
+import type { ExecTarget } from '../kube/exec.ts'
 
 export const USER_CONTAINER = 'user'
 export const DAEMON_CONTAINER = 'nix-daemon'
