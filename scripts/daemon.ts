@@ -5,9 +5,8 @@
 import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
 import type { ExecOptions } from './kube/exec.ts'
-import { DAEMON_CONTAINER } from './pod/pods.ts'
 import { captureInPod, runInPod } from './remote.ts'
-import { POD_SIGNING_KEY_FILE } from './manifests/signing-secret.ts'
+import { DAEMON_CONTAINER, POD_SIGNING_KEY_FILE } from './pod/contract.ts'
 
 /** Run in the nix-daemon container; resolves to the exit code (remote.ts explains failures). */
 export function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {

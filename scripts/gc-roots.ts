@@ -6,7 +6,7 @@ import { realpathSync } from 'node:fs'
 import type { CommandContext } from './context.ts'
 import { debug, warn } from './log.ts'
 import { captureInPod } from './remote.ts'
-import { GC_ROOTS_DIR } from './workspace.ts'
+import { GC_ROOTS_DIR } from './pod/contract.ts'
 
 export type RootKind = 'copied' | 'flake'
 

@@ -10,12 +10,13 @@ import type { ExecSession } from './kube/exec.ts'
 import { requireRunningPod } from './pod/pods.ts'
 import { ByteProgress } from './progress.ts'
 import { captureInPod, runInPod } from './remote.ts'
-import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
+import { isTreeId } from './workspace.ts'
 import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from './workspace/state.ts'
 import { lastPushed, recordPush } from './workspace/record.ts'
 
 export { lastPushed, parseRecord, recordPush, type PushRecord } from './workspace/record.ts'
 import { Readable, Writable } from 'node:stream'
+import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC } from './pod/contract.ts'
 
 export interface PushResult {
   tree: string

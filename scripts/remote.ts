@@ -6,7 +6,8 @@ import { explainApiError } from './kube/client.ts'
 import { UpgradeError } from './kube/channel.ts'
 import { exec, execCapture, type ExecOptions, type ExecResult } from './kube/exec.ts'
 import { runThroughMux } from './mux/client.ts'
-import { USER_CONTAINER, containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './pod/pods.ts'
+import { containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './pod/pods.ts'
+import { USER_CONTAINER } from './pod/contract.ts'
 
 /**
  * Why exec (or, with `doing`/`subresource`, port-forward) could not even start: RBAC, a

@@ -35,7 +35,7 @@ import { podTree } from '../push.ts'
 import { captureInPod, runInPod } from '../remote.ts'
 import { copyHome, linkHome, planHomeCopy, type HomeCopyPlan } from '../results-home.ts'
 import { writeSshFiles } from '../ssh/files.ts'
-import { GC_ROOTS_DIR, WORKSPACE_SRC } from '../workspace.ts'
+import { GC_ROOTS_DIR, WORKSPACE_SRC } from '../pod/contract.ts'
 
 export type EvalWhere = 'pod' | 'local'
 

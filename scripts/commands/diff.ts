@@ -8,8 +8,8 @@ import { requireRunningPod } from '../pod/pods.ts'
 import { info } from '../log.ts'
 import { podState } from '../push.ts'
 import { runInPod } from '../remote.ts'
-import { WORKSPACE_SRC } from '../workspace.ts'
 import { hasPodChanges } from '../workspace/state.ts'
+import { WORKSPACE_SRC } from '../pod/contract.ts'
 
 interface DiffArgs extends GlobalOptions {
   stat?: boolean

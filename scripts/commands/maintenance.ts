@@ -7,6 +7,7 @@ import { runInPod } from '../remote.ts'
 import { PassThrough } from 'node:stream'
 import { RemoteExit, UserError } from '../errors.ts'
 import { formatBytes } from '../units.ts'
+import { MAINTENANCE_SCRIPT } from '../pod/contract.ts'
 
 export interface MaintenanceReport {
   before: number
@@ -44,7 +45,7 @@ export const command: CommandModule<GlobalOptions, GlobalOptions & { optimise: b
     const stderr = args.quiet || args.json ? new PassThrough().resume() : process.stderr
     // Through remote.ts like every other command: a 403 or a vanished pod is a clear error.
     const exitCode = await runInPod(context, {
-      command: ['/opt/trampoline/maintenance.sh', ...(args.optimise ? [] : ['--no-optimise'])],
+      command: [MAINTENANCE_SCRIPT, ...(args.optimise ? [] : ['--no-optimise'])],
       stdout,
       stderr,
     })

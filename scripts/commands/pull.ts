@@ -14,9 +14,9 @@ import { requireRunningPod } from '../pod/pods.ts'
 import { info, warn } from '../log.ts'
 import { podState, recordPush, PUSH_RECEIVE_EXIT } from '../push.ts'
 import { captureInPod, runInPod } from '../remote.ts'
-import { PUSH_RECEIVE, WORKSPACE_SRC } from '../workspace.ts'
 import { commitsTarget, parseLsTree, planPull } from '../workspace/pull-plan.ts'
 import { hasPodChanges, type PodChange } from '../workspace/state.ts'
+import { PUSH_RECEIVE, WORKSPACE_SRC } from '../pod/contract.ts'
 
 type PullArgs = GlobalOptions
 

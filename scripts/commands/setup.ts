@@ -9,10 +9,11 @@ import { commandContext, printResult, type CommandContext, type GlobalOptions } 
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
 import { execCapture } from '../kube/exec.ts'
-import { readPod, USER_CONTAINER } from '../pod/pods.ts'
+import { readPod } from '../pod/pods.ts'
+import { IDLE_PREFIX, POD_AUTHORIZED_KEYS, USER_CONTAINER } from '../pod/contract.ts'
 import { deleteObject, gracePeriodFor, summarise } from '../pod/objects.ts'
 import { waitForPodGone, waitForPodReady } from '../pod/wait.ts'
-import { IDLE_PREFIX, PHASE_TEXT, type WaitPhase } from '../pod/diagnose.ts'
+import { PHASE_TEXT, type WaitPhase } from '../pod/diagnose.ts'
 import { buildPod, buildPvc, hasFarmMounts, settingsFromPod, storeFromPvc, templateSettings, templateStore, withSpecHash, SPEC_HASH_ANNOTATION, ARCH_LABEL, type PodSettings, type StoreSettings } from '../manifests/pod.ts'
 import { buildScriptsConfigMap, podOwnerReference, sameData } from '../manifests/configmap.ts'
 import { loadScriptFiles, loadTemplate } from '../manifests/template.ts'
@@ -63,8 +64,6 @@ interface SetupArgs extends GlobalOptions {
   timeout: string
 }
 
-/** sshd reads this copy (container/sshd_config); the entrypoint makes it at start. */
-const POD_AUTHORIZED_KEYS = '/run/trampoline/sshd/authorized_keys'
 const DELETE_TIMEOUT_SECONDS = 120
 
 export type PodAction = { action: 'create' } | { action: 'reuse' } | { action: 'replace'; reason: string }

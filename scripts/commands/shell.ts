@@ -11,7 +11,7 @@ import { RemoteExit } from '../errors.ts'
 import { disableMux, muxEnabled, runThroughMux } from '../mux/client.ts'
 import { muxTarget } from '../mux/target.ts'
 import { isInteractive, releaseStdin } from '../terminal.ts'
-import { WORKSPACE_SRC } from '../workspace.ts'
+import { WORKSPACE_SRC } from '../pod/contract.ts'
 
 interface ShellArgs extends GlobalOptions {
   command?: string[]

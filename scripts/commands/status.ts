@@ -9,18 +9,17 @@ import { SIGNING_COMPONENT, storedPublicKey } from '../manifests/signing-secret.
 import { settingsFromPod, type CacheSettings } from '../manifests/pod.ts'
 import { PassThrough } from 'node:stream'
 import { exec, type ExecSession } from '../kube/exec.ts'
-import { USER_CONTAINER } from '../pod/pods.ts'
-import { IDLE_PREFIX, timeOf } from '../pod/diagnose.ts'
+import { timeOf } from '../pod/diagnose.ts'
 import { formatBytes, formatDuration } from '../units.ts'
 import { withPodSystems } from '../pod-system.ts'
 import { WORKER_COMPONENT } from '../manifests/worker.ts'
 import { workerBuilds } from '../farm/farm.ts'
+import { IDLE_PREFIX, MONITOR_FILE, USER_CONTAINER } from '../pod/contract.ts'
 
 interface StatusArgs extends GlobalOptions {
   allNamespaces?: boolean
 }
 
-export const MONITOR_FILE = '/run/trampoline/monitor.json'
 const PROBE_TIMEOUT_MS = 10_000
 /** Separates monitor.json from df's output in one exec. */
 const PROBE_SEPARATOR = '--trampoline-df--'

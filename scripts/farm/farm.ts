@@ -13,8 +13,8 @@ import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
 import { execCapture } from '../kube/exec.ts'
-import { DAEMON_CONTAINER } from '../pod/pods.ts'
 import { readOptionalSecret } from '../pod/objects.ts'
+import { DAEMON_CONTAINER, FARM_MACHINES_FILE } from '../pod/contract.ts'
 import { waitForPodGone } from '../pod/wait.ts'
 import { captureInPod } from '../remote.ts'
 import { generateKeyPair } from '../ssh/keys.ts'
@@ -27,7 +27,6 @@ import {
   buildWorkerPod,
   DEFAULT_FARM,
   FARM_CLIENT_KEY_FILE,
-  FARM_MACHINES_FILE,
   FARM_SECRET_KEYS,
   FARM_SETTINGS_ANNOTATION,
   FARM_SSH_CONFIG_FILE,

@@ -22,11 +22,12 @@ import { ExitCode, UserError, formatError } from '../errors.ts'
 import { exec, type ExecResult, type ExecSession } from '../kube/exec.ts'
 import { supportsStdinClose } from '../kube/frames.ts'
 import type { V1Pod } from '@kubernetes/client-node'
-import { USER_CONTAINER, requireRunningPod, userTarget } from '../pod/pods.ts'
+import { requireRunningPod, userTarget } from '../pod/pods.ts'
 import { execOpenError, explainExecResult, openWithRetry } from '../remote.ts'
 import { muxEndpoint } from './client.ts'
 import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
 import { SPARE_ARGV, encodeSpareHeader } from './spare.ts'
+import { USER_CONTAINER } from '../pod/contract.ts'
 
 const DEFAULT_IDLE_SECONDS = 600
 const SPARE_IDLE_MS = 60_000

@@ -1,6 +1,7 @@
 // Why a pod is not Ready yet, and whether waiting longer can help: pure functions of the
 // pod, its PVC and their Events, so every message is unit-tested against realistic objects.
 import type { CoreV1Event, V1ContainerStatus, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node'
+import { IDLE_PREFIX, INIT_CONTAINER } from './contract.ts'
 
 export interface PodSnapshot {
   pod?: V1Pod
@@ -36,8 +37,6 @@ export interface Diagnosis {
   logsOf?: { container: string; previous: boolean }
 }
 
-export const INIT_CONTAINER = 'store-init'
-export const IDLE_PREFIX = 'idle:'
 const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class'
 
 /** Dates from list calls are Date objects; from a Watch they are still strings. */

@@ -4,9 +4,7 @@ import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isNotFound, networkErrorCode } from '../kube/client.ts'
 import type { ExecTarget } from '../kube/exec.ts'
-
-export const USER_CONTAINER = 'user'
-export const DAEMON_CONTAINER = 'nix-daemon'
+import { DAEMON_CONTAINER, USER_CONTAINER } from './contract.ts'
 
 export async function readPod(context: CommandContext): Promise<V1Pod | undefined> {
   const { cluster, names } = context
