@@ -10,7 +10,8 @@ import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
 import { execCapture } from '../kube/exec.ts'
 import { readPod } from '../pod/pods.ts'
-import { IDLE_PREFIX, POD_AUTHORIZED_KEYS, USER_CONTAINER } from '../pod/contract.ts'
+import { POD_AUTHORIZED_KEYS, USER_CONTAINER } from '../pod/contract.ts'
+import { stoppedPod } from '../pod/stopped.ts'
 import { deleteObject, gracePeriodFor, summarise } from '../pod/objects.ts'
 import { waitForPodGone, waitForPodReady } from '../pod/wait.ts'
 import { PHASE_TEXT, type WaitPhase } from '../pod/diagnose.ts'
@@ -73,10 +74,8 @@ export function podAction(existing: V1Pod | undefined, desired: V1Pod, options: 
   if (!existing) return { action: 'create' }
   if (existing.metadata?.deletionTimestamp) return { action: 'replace', reason: 'the previous pod is still being deleted' }
   const phase = existing.status?.phase
-  if (phase === 'Succeeded') {
-    const idle = (existing.status?.containerStatuses ?? []).map((c) => c.state?.terminated?.message?.trim()).find((m) => m?.startsWith(IDLE_PREFIX))
-    return { action: 'replace', reason: `it had stopped${idle ? ` (${idle})` : ''}` }
-  }
+  const stopped = stoppedPod(existing)
+  if (stopped) return { action: 'replace', reason: `it had stopped${stopped.idle ? ` (${stopped.idle})` : ''}` }
   if (phase === 'Failed') return { action: 'replace', reason: `it had failed${existing.status?.reason ? ` (${existing.status.reason})` : ''}` }
   if (options.hostKeyChanged) return { action: 'replace', reason: 'its SSH Secret was re-created with a new host key' }
   if (hasFarmMounts(desired) && !hasFarmMounts(existing)) return { action: 'replace', reason: 'the build farm needs its key and machines file in the nix-daemon container' }

@@ -14,7 +14,8 @@ import { formatBytes, formatDuration } from '../units.ts'
 import { withPodSystems } from '../pod-system.ts'
 import { WORKER_COMPONENT } from '../manifests/worker.ts'
 import { workerBuilds } from '../farm/farm.ts'
-import { IDLE_PREFIX, MONITOR_FILE, USER_CONTAINER } from '../pod/contract.ts'
+import { MONITOR_FILE, USER_CONTAINER } from '../pod/contract.ts'
+import { stoppedPod } from '../pod/stopped.ts'
 
 interface StatusArgs extends GlobalOptions {
   allNamespaces?: boolean
@@ -92,11 +93,8 @@ export function phaseOf(pod: V1Pod | undefined): string {
   if (!pod) return 'Down'
   if (pod.metadata?.deletionTimestamp) return 'Terminating'
   const phase = pod.status?.phase ?? 'Pending'
-  const statuses = pod.status?.containerStatuses ?? []
-  if (phase === 'Succeeded') {
-    const idle = statuses.map((c) => c.state?.terminated?.message?.trim()).find((m) => m?.startsWith(IDLE_PREFIX))
-    return idle ? `Stopped (${idle})` : 'Stopped'
-  }
+  const stopped = stoppedPod(pod)
+  if (stopped) return stopped.idle ? `Stopped (${stopped.idle})` : 'Stopped'
   if (phase === 'Running') {
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
     return ready ? 'Running' : 'Starting'
