@@ -30,9 +30,9 @@ import {
   type OutLink,
 } from '../build-args.ts'
 import { hasLocalNix, localSystem, podStoreUrl, requireLocalNix, runNixCapture } from '../local-nix.ts'
-import { podSystem } from '../pod-system.ts'
-import { podTree } from '../push.ts'
-import { captureInPod, runInPod } from '../remote.ts'
+import { podSystem } from '../pod/system.ts'
+import { podTree } from '../pod/push.ts'
+import { captureInPod, runInPod } from '../pod/run.ts'
 import { copyHome, linkHome, planHomeCopy, type HomeCopyPlan } from '../results-home.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { GC_ROOTS_DIR, WORKSPACE_SRC } from '../pod/contract.ts'

@@ -3,7 +3,7 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../pod/pods.ts'
-import { runInPod } from '../remote.ts'
+import { runInPod } from '../pod/run.ts'
 import { PassThrough } from 'node:stream'
 import { RemoteExit, UserError } from '../errors.ts'
 import { formatBytes } from '../units.ts'
@@ -43,7 +43,7 @@ export const command: CommandModule<GlobalOptions, GlobalOptions & { optimise: b
     const stdout = new PassThrough().on('data', (c: Buffer) => out.push(c))
     // Progress from the script goes straight to our stderr, unless --json or --quiet.
     const stderr = args.quiet || args.json ? new PassThrough().resume() : process.stderr
-    // Through remote.ts like every other command: a 403 or a vanished pod is a clear error.
+    // Through pod/run.ts like every other command: a 403 or a vanished pod is a clear error.
     const exitCode = await runInPod(context, {
       command: [MAINTENANCE_SCRIPT, ...(args.optimise ? [] : ['--no-optimise'])],
       stdout,

@@ -40,7 +40,7 @@ import { writeSshFiles } from '../ssh/files.ts'
 import { parseDuration, formatDuration } from '../units.ts'
 import { info, warn } from '../log.ts'
 import { pointAtDoctor } from '../preflight/explain.ts'
-import { checkArchAvailable, podSystem } from '../pod-system.ts'
+import { checkArchAvailable, podSystem } from '../pod/system.ts'
 import { hasFarm, syncFarm, type FarmOptions, type FarmResult } from '../farm/farm.ts'
 
 interface SetupArgs extends GlobalOptions {
