@@ -1,6 +1,6 @@
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest'
-import { podAction } from '../commands/setup.ts'
+import { podAction } from './ensure.ts'
 import { phaseOf } from '../commands/status.ts'
 import { diagnose } from './diagnose.ts'
 import { notReadyReason } from './pods.ts'
