@@ -3,16 +3,12 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { ensureInstance, type SetupResult } from '../pod/ensure.ts'
+import { setupInstance, type SetupResult } from '../pod/ensure.ts'
 import type { StoreSettings } from '../manifests/pod.ts'
 import { parseArch, parseIdleTimeout, parsePullPolicy, parseResource, parseSize, parseCacheOptions, type SettingOptions } from '../manifests/settings.ts'
-import { readNetrcFile, syncNetrc } from '../netrc.ts'
-import { parseEgressOption, syncEgressPolicy } from '../egress.ts'
+import { parseEgressOption } from '../egress.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { parseDuration } from '../units.ts'
-import { info } from '../log.ts'
-import { pointAtDoctor } from '../preflight/explain.ts'
-import { checkArchAvailable } from '../pod/system.ts'
 import type { FarmOptions } from '../farm/farm.ts'
 
 interface SetupArgs extends GlobalOptions {
@@ -125,19 +121,7 @@ export const command: CommandModule<GlobalOptions, SetupArgs> = {
     }
     const egress = args.egress ? parseEgressOption(args.egress.map(String)) : undefined
     const context = commandContext(args)
-    // A node of that arch must exist, or the pod would wait out --timeout as Pending.
-    if (options.arch) await checkArchAvailable(context, options.arch)
-    // Workers too: a worker of an arch no node has would hold setup until --timeout.
-    for (const arch of farmOptions.arches ?? []) await checkArchAvailable(context, arch)
-    if (args.netrcFile) {
-      const change = await syncNetrc(context, readNetrcFile(args.netrcFile))
-      if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
-    }
-    // Failures the cluster's set-up explains (rights, Pod Security, volume, nodes) also point at doctor.
-    const result = await ensureInstance(context, options, storeOptions, timeoutSeconds, farmOptions).catch((error: unknown) => {
-      throw pointAtDoctor(error)
-    })
-    if (egress) await syncEgressPolicy(context, egress, result.substituters)
+    const result = await setupInstance(context, { options, store: storeOptions, timeoutSeconds, farm: farmOptions, netrcFile: args.netrcFile, egress })
     writeSshFiles(context, args)
     printResult(context, result, () => summary(result))
   },

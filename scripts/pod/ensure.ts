@@ -14,7 +14,7 @@ import { stoppedPod } from './stopped.ts'
 import { deleteObject, gracePeriodFor, summarise } from './objects.ts'
 import { waitForPodGone, waitForPodReady } from './wait.ts'
 import { PHASE_TEXT, type WaitPhase } from './diagnose.ts'
-import { podSystem } from './system.ts'
+import { checkArchAvailable, podSystem } from './system.ts'
 import { buildPod, buildPvc, hasFarmMounts, settingsFromPod, storeFromPvc, templateSettings, templateStore, withSpecHash, SPEC_HASH_ANNOTATION, ARCH_LABEL, type PodSettings, type StoreSettings } from '../manifests/pod.ts'
 import { buildScriptsConfigMap, podOwnerReference, sameData } from '../manifests/configmap.ts'
 import { loadScriptFiles, loadTemplate } from '../manifests/template.ts'
@@ -26,6 +26,10 @@ import { hostAlias } from '../ssh/config.ts'
 import { formatDuration } from '../units.ts'
 import { info, warn } from '../log.ts'
 import { hasFarm, syncFarm, type FarmOptions, type FarmResult } from '../farm/farm.ts'
+import { readNetrcFile, syncNetrc } from '../netrc.ts'
+import { syncEgressPolicy } from '../egress.ts'
+import type { EgressTarget } from '../manifests/egress.ts'
+import { pointAtDoctor } from '../preflight/explain.ts'
 
 const DELETE_TIMEOUT_SECONDS = 120
 
@@ -72,7 +76,37 @@ export interface SetupResult {
   farm?: FarmResult
 }
 
-export async function ensureInstance(
+/** What `setup` asks for: its flags, parsed. */
+export interface SetupRequest {
+  options: SettingOptions
+  store: Partial<StoreSettings>
+  timeoutSeconds: number
+  farm: FarmOptions
+  /** --netrc-file: a local netrc whose credentials go into the netrc Secret. */
+  netrcFile?: string
+  /** --egress: the pod's NetworkPolicy ('all' lifts it). */
+  egress?: EgressTarget[] | 'all'
+}
+
+/** All of `setup` in the cluster: checks first, the instance's objects, then its egress policy. */
+export async function setupInstance(context: CommandContext, request: SetupRequest): Promise<SetupResult> {
+  // A node of that arch must exist, or the pod would wait out --timeout as Pending.
+  if (request.options.arch) await checkArchAvailable(context, request.options.arch)
+  // Workers too: a worker of an arch no node has would hold setup until --timeout.
+  for (const arch of request.farm.arches ?? []) await checkArchAvailable(context, arch)
+  if (request.netrcFile) {
+    const change = await syncNetrc(context, readNetrcFile(request.netrcFile))
+    if (change !== 'unchanged') info(`${change} the cache credentials in secret ${context.names.netrcSecret}`)
+  }
+  // Failures the cluster's set-up explains (rights, Pod Security, volume, nodes) also point at doctor.
+  const result = await ensureInstance(context, request.options, request.store, request.timeoutSeconds, request.farm).catch((error: unknown) => {
+    throw pointAtDoctor(error)
+  })
+  if (request.egress) await syncEgressPolicy(context, request.egress, result.substituters)
+  return result
+}
+
+async function ensureInstance(
   context: CommandContext,
   options: SettingOptions,
   storeOptions: Partial<StoreSettings>,
