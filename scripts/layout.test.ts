@@ -1,8 +1,9 @@
 // The layering CLAUDE.md's Layout describes, checked from the sources: kube/ is transport
-// and imports nothing of trampoline but errors, log and units; the pod contract's names and
-// paths are spelled in pod/contract.ts only.
+// and imports nothing of trampoline but errors, log and units; manifests/ builds objects
+// from the instance's names and the contract only; the pod contract's names and paths are
+// spelled in pod/contract.ts only.
 import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
@@ -22,19 +23,32 @@ function relativeImports(text: string): string[] {
   return found.map((m) => m[1] ?? m[2] ?? m[3])
 }
 
+/** The imports of dir's modules that leave dir and are not in `allowed` (paths under scripts/). */
+function importsOutside(dir: string, file: string, allowed: string[]): string[] {
+  const ok = new Set(allowed.map((path) => join(scripts, path)))
+  return relativeImports(readFileSync(file, 'utf8'))
+    .map((spec) => join(dirname(file), spec))
+    .filter((target) => !target.startsWith(`${dir}/`) && !ok.has(target))
+    .map((target) => relative(scripts, target))
+}
+
+const modulesOf = (dir: string) => sources(dir).map((file) => [relative(scripts, file), file])
+
 describe('kube/ is transport only', () => {
   const kube = join(scripts, 'kube')
-  const allowed = new Set(['errors.ts', 'log.ts', 'units.ts'].map((file) => join(scripts, file)))
-  it.each(sources(kube).map((file) => [relative(scripts, file), file]))('%s imports only kube/, errors, log and units', (_, file) => {
-    const outside = relativeImports(readFileSync(file, 'utf8'))
-      .map((spec) => join(kube, spec))
-      .filter((target) => !target.startsWith(`${kube}/`) && !allowed.has(target))
-      .map((target) => relative(scripts, target))
-    expect(outside, 'pod logic belongs in scripts/pod/').toEqual([])
+  it.each(modulesOf(kube))('%s imports only kube/, errors, log and units', (_, file) => {
+    expect(importsOutside(kube, file, ['errors.ts', 'log.ts', 'units.ts']), 'pod logic belongs in scripts/pod/').toEqual([])
   })
 
   it('finds imports of every form', () => {
     expect(relativeImports("import { a } from '../x.ts'\nexport { b } from './y.ts'\nconst c = await import('../z.ts')\nimport '../w.ts'")).toEqual(['../x.ts', './y.ts', '../z.ts', '../w.ts'])
+  })
+})
+
+describe('manifests/ stays pure: no cluster, pod or command code', () => {
+  const manifests = join(scripts, 'manifests')
+  it.each(modulesOf(manifests))('%s imports only manifests/, the instance names, units and the contract', (_, file) => {
+    expect(importsOutside(manifests, file, ['instance.ts', 'units.ts', 'package-dir.ts', 'pod/contract.ts']), 'I/O belongs in scripts/pod/').toEqual([])
   })
 })
 
