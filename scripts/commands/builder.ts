@@ -73,7 +73,7 @@ const DAEMON_ENV = [
   'if [ -n "${TRAMPOLINE_SIGNING_KEY:-}" ] && [ -r "$TRAMPOLINE_SIGNING_KEY" ]; then set -- "$@" --option secret-key-files "$TRAMPOLINE_SIGNING_KEY"; fi',
   'if [ -n "${TRAMPOLINE_SUBSTITUTERS+set}" ]; then set -- "$@" --option substituters "$TRAMPOLINE_SUBSTITUTERS"; fi',
   'if [ -n "${TRAMPOLINE_TRUSTED_PUBLIC_KEYS+set}" ]; then set -- "$@" --option trusted-public-keys "$TRAMPOLINE_TRUSTED_PUBLIC_KEYS"; fi',
-  'netrc="${TRAMPOLINE_NETRC_FILE:-' + `${NETRC_SECRET_DIR}/${NETRC_FIELD}` + '}"; if [ -r "$netrc" ]; then set -- "$@" --option netrc-file "$netrc"; fi',
+  'netrc="${TRAMPOLINE_NETRC_FILE:-' + NETRC_SECRET_DIR + '/' + NETRC_FIELD + '}"; if [ -r "$netrc" ]; then set -- "$@" --option netrc-file "$netrc"; fi',
 ]
 
 /**

@@ -22,6 +22,7 @@ import {
   POD_SIGNING_KEY_FILE,
   RUN_DIR,
   SCRIPTS_DIR,
+  SIGNING_KEY_ENV,
   SUBSTITUTERS_ENV,
   TRUSTED_KEYS_ENV,
 } from '../pod/contract.ts'
@@ -196,7 +197,7 @@ export function buildWorkerPod(input: WorkerPodInput): V1Pod {
           imagePullPolicy,
           command: [script, 'worker-daemon'],
           // The path the main daemon's forwarded secret-key-files names (entrypoint-daemon.sh worker-daemon).
-          env: [...env, ...cacheEnv, { name: 'TRAMPOLINE_SIGNING_KEY', value: POD_SIGNING_KEY_FILE }],
+          env: [...env, ...cacheEnv, { name: SIGNING_KEY_ENV, value: POD_SIGNING_KEY_FILE }],
           terminationMessagePolicy: 'FallbackToLogsOnError',
           // The build sandbox needs namespaces and mounts; nothing here faces the network.
           securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0 },

@@ -27,7 +27,7 @@ import { execOpenError, explainExecResult, openWithRetry } from '../pod/run.ts'
 import { muxEndpoint } from './client.ts'
 import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
 import { SPARE_ARGV, encodeSpareHeader } from './spare.ts'
-import { USER_CONTAINER } from '../pod/contract.ts'
+import { IDLE_TIMEOUT_ENV, USER_CONTAINER } from '../pod/contract.ts'
 
 const DEFAULT_IDLE_SECONDS = 600
 const SPARE_IDLE_MS = 60_000
@@ -468,7 +468,7 @@ function flushed(relay: Relay): Promise<void> {
  */
 export function spareIdleMs(pod: V1Pod): number {
   const env = pod.spec?.containers?.find((c) => c.name === USER_CONTAINER)?.env
-  const timeout = Number(env?.find((e) => e.name === 'TRAMPOLINE_IDLE_TIMEOUT')?.value)
+  const timeout = Number(env?.find((e) => e.name === IDLE_TIMEOUT_ENV)?.value)
   if (!Number.isFinite(timeout) || timeout <= 0) return SPARE_IDLE_MS
   return Math.min(SPARE_IDLE_MS, Math.max(1000, Math.round(timeout * 1000 * SPARE_IDLE_SHARE)))
 }

@@ -50,19 +50,22 @@ export const GC_ROOTS_DIR = '/nix/var/nix/gcroots/trampoline'
 export const SSH_SECRET_DIR = '/etc/trampoline/ssh'
 export const AGENT_SECRET_DIR = '/etc/trampoline/agent'
 export const SIGNING_SECRET_DIR = '/etc/trampoline/signing'
-/** Where the daemon container finds the signing key's secret half (TRAMPOLINE_SIGNING_KEY in the template). */
+/** Where the daemon container finds the signing key's secret half (SIGNING_KEY_ENV in the template). */
 export const POD_SIGNING_KEY_FILE = `${SIGNING_SECRET_DIR}/secret-key`
 export const NETRC_SECRET_DIR = '/etc/trampoline/netrc'
 
 /**
  * Build farm: the farm Secret's client key, mounted into nix-daemon only, and a daemon-only
  * emptyDir where setup writes the machines file and ssh config (by exec, as root). Never
- * in RUN_DIR: the user container can write there, and a builders entry is trusted.
+ * in RUN_DIR: the user container can write there, and a builders entry is trusted (a
+ * remote build's outputs are taken as they come).
  */
 export const FARM_KEY_DIR = '/etc/trampoline/farm'
 export const FARM_RUN_DIR = '/run/trampoline-farm'
 export const FARM_MACHINES_FILE = `${FARM_RUN_DIR}/machines`
 
+/** Daemon container env: the signing key file entrypoint-daemon.sh passes to nix-daemon. */
+export const SIGNING_KEY_ENV = 'TRAMPOLINE_SIGNING_KEY'
 /** User container env: seconds without activity before the pod stops itself; 0 = never. */
 export const IDLE_TIMEOUT_ENV = 'TRAMPOLINE_IDLE_TIMEOUT'
 /** The daemon's binary caches, space-separated (entrypoint-daemon.sh passes them to nix-daemon). */
