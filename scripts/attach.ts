@@ -2,7 +2,7 @@
 // `claude` need it: with a terminal on both ends, raw mode and window sizes (our TERM
 // handed to the command); otherwise plain pipes for scripts. Resolves to the exit code.
 import type { CommandContext } from './context.ts'
-import { runInPod } from './remote.ts'
+import { runInPod } from './pod/run.ts'
 import { isInteractive, rawTerminal, releaseStdin } from './terminal.ts'
 
 /** `commandFor(term)`: the remote argv; term is our TERM in a terminal session, else undefined. */

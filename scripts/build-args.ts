@@ -1,7 +1,7 @@
 // The `nix build` the build command runs in the pod, and reading its result. Pure, so it is
 // unit-tested. `--json` instead of `--print-out-paths`: the latter needs Nix >= 2.9 and
 // images may carry Debian's 2.8; --json has the same shape from 2.4 on.
-import { GC_ROOTS_DIR } from './workspace.ts'
+import { GC_ROOTS_DIR } from './pod/contract.ts'
 
 export const NIX_FEATURES = ['--extra-experimental-features', 'nix-command flakes']
 

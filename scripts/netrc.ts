@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import type { CommandContext } from './context.ts'
 import { ExitCode, UserError } from './errors.ts'
 import { explainApiError } from './kube/client.ts'
-import { readOptionalSecret } from './kube/objects.ts'
+import { readOptionalSecret } from './pod/objects.ts'
 import { buildNetrcSecret, looksLikeNetrc, NETRC_FIELD } from './manifests/netrc-secret.ts'
 
 export function readNetrcFile(path: string): string {

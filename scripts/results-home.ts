@@ -5,7 +5,7 @@
 // roots (./result links) as nix build makes them.
 import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
-import { signClosuresInPod } from './daemon.ts'
+import { signClosuresInPod } from './pod/daemon.ts'
 import { addLocalRoot, nixCopyFromArgs, podStoreUrl, runNix, type StoreProtocol } from './local-nix.ts'
 import { info } from './log.ts'
 import { podPublicKey } from './signing/key.ts'

@@ -1,19 +1,7 @@
 // Where pushed sources and build results live inside the pod (the CLAUDE.md contract), and
 // how a local directory maps onto the pushed copy. Pure, so it is unit-tested.
 import { isAbsolute, relative, sep } from 'node:path'
-
-/**
- * The pushed project: a git work tree at this fixed path (Claude Code keys trust and
- * per-project settings on it), HEAD the pushed commit, refs/trampoline/pushed the pushed
- * tree; push-receive.sh updates it in place.
- */
-export const WORKSPACE_SRC = '/workspace/src'
-/** push-receive.sh's own files: the push lock, the switch journal, `pushed`. */
-export const TREES_DIR = '/workspace/.trees'
-/** receive (a git pack on stdin), state, adopt: the pod's side of push, diff and pull. */
-export const PUSH_RECEIVE = '/opt/trampoline/push-receive.sh'
-/** Build results are symlinked here; the directory belongs to the user container's UID. */
-export const GC_ROOTS_DIR = '/nix/var/nix/gcroots/trampoline'
+import { WORKSPACE_SRC } from './pod/contract.ts'
 
 /** Local state file holding the tree id (and HEAD commit) of the last successful push. */
 export const LAST_PUSH_FILE = 'last-push'

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The client side of a push, as the CLI does it (scripts/push.ts, scripts/git.ts), for the
+# The client side of a push, as the CLI does it (scripts/pod/push.ts, scripts/git.ts), for the
 # container tests: the work tree as `git add -A` would stage it (a temporary index), a pack
 # of its objects the pod lacks, piped into push-receive.sh receive as UID 1000.
 # Sourced by t-pod.sh and t-workspace.sh.

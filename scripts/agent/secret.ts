@@ -4,7 +4,7 @@ import { PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/clie
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict } from '../kube/client.ts'
-import { readOptionalSecret } from '../kube/objects.ts'
+import { readOptionalSecret } from '../pod/objects.ts'
 import { agentKeyAction, agentKeyPatch, buildAgentSecret } from '../manifests/agent-secret.ts'
 import { API_KEY_ENV, keyFingerprint } from './key.ts'
 

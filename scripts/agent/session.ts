@@ -4,10 +4,8 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import { ExitCode, UserError } from '../errors.ts'
 import type { InstanceNames } from '../instance.ts'
-import { AGENT_VOLUME, USER_CONTAINER } from '../manifests/pod.ts'
-
-export const AGENT_SESSION_SCRIPT = '/opt/trampoline/agent-session.sh'
-export const AGENT_SECRET_DIR = '/etc/trampoline/agent'
+import { AGENT_VOLUME } from '../manifests/pod.ts'
+import { AGENT_SECRET_DIR, AGENT_SESSION_SCRIPT, USER_CONTAINER } from '../pod/contract.ts'
 
 export interface AgentSessionOptions {
   /** keyFingerprint of the key the Secret holds: the wrapper waits until the pod sees it. */

@@ -6,10 +6,10 @@ import { PassThrough } from 'node:stream'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { showsProgress } from '../log.ts'
-import { captureInPod, runInPod } from '../remote.ts'
+import { captureInPod, runInPod } from '../pod/run.ts'
 import { formatDuration } from '../units.ts'
-import { GC_ROOTS_DIR } from '../workspace.ts'
 import { LIST_SESSIONS_ARGV, provideTmuxArgv } from './session.ts'
+import { GC_ROOTS_DIR } from '../pod/contract.ts'
 
 /**
  * What the pod realises when it has no tmux: nixpkgs' tmux, substituted through the

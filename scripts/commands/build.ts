@@ -14,7 +14,7 @@ import type { V1Pod } from '@kubernetes/client-node'
 import { commandContext, printResult, type CommandContext, type GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
 import { localTrees } from '../git.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { info, warn } from '../log.ts'
 import {
   gcRootName,
@@ -30,12 +30,12 @@ import {
   type OutLink,
 } from '../build-args.ts'
 import { hasLocalNix, localSystem, podStoreUrl, requireLocalNix, runNixCapture } from '../local-nix.ts'
-import { podSystem } from '../pod-system.ts'
-import { podTree } from '../push.ts'
-import { captureInPod, runInPod } from '../remote.ts'
+import { podSystem } from '../pod/system.ts'
+import { podTree } from '../pod/push.ts'
+import { captureInPod, runInPod } from '../pod/run.ts'
 import { copyHome, linkHome, planHomeCopy, type HomeCopyPlan } from '../results-home.ts'
 import { writeSshFiles } from '../ssh/files.ts'
-import { GC_ROOTS_DIR, WORKSPACE_SRC } from '../workspace.ts'
+import { GC_ROOTS_DIR, WORKSPACE_SRC } from '../pod/contract.ts'
 
 export type EvalWhere = 'pod' | 'local'
 

@@ -24,13 +24,15 @@ import { PassThrough } from 'node:stream'
 import ssh2 from 'ssh2'
 import { commandContext, printResult, type CommandContext, type GlobalOptions } from '../context.ts'
 import { onInterrupt } from '../cleanup.ts'
-import { runInDaemon } from '../daemon.ts'
+import { runInDaemon } from '../pod/daemon.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import type { ExecSession } from '../kube/exec.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
+import { NETRC_SECRET_DIR, SCRIPTS_DIR } from '../pod/contract.ts'
+import { NETRC_FIELD } from '../manifests/netrc-secret.ts'
 import { debug, info, warn } from '../log.ts'
-import { podSystem } from '../pod-system.ts'
-import { runInPod } from '../remote.ts'
+import { podSystem } from '../pod/system.ts'
+import { runInPod } from '../pod/run.ts'
 import { selfCommand } from '../self.ts'
 import { publicKeyBlob, shellQuote } from '../ssh/config.ts'
 import { generateKeyPair, publicKeyIdentity, publicKeyOf } from '../ssh/keys.ts'
@@ -65,13 +67,13 @@ export function builderAlias(instance: string): string {
 
 /** Exports, PATH and the pod daemon's own options (entrypoint-daemon.sh): sign builds, the pod's caches. */
 const DAEMON_ENV = [
-  'export NIX_CONF_DIR="${NIX_CONF_DIR:-/opt/trampoline}" PATH="/nix/var/nix/profiles/default/bin:$PATH"',
+  'export NIX_CONF_DIR="${NIX_CONF_DIR:-' + SCRIPTS_DIR + '}" PATH="/nix/var/nix/profiles/default/bin:$PATH"',
   'unset NIX_REMOTE',
   'set --',
   'if [ -n "${TRAMPOLINE_SIGNING_KEY:-}" ] && [ -r "$TRAMPOLINE_SIGNING_KEY" ]; then set -- "$@" --option secret-key-files "$TRAMPOLINE_SIGNING_KEY"; fi',
   'if [ -n "${TRAMPOLINE_SUBSTITUTERS+set}" ]; then set -- "$@" --option substituters "$TRAMPOLINE_SUBSTITUTERS"; fi',
   'if [ -n "${TRAMPOLINE_TRUSTED_PUBLIC_KEYS+set}" ]; then set -- "$@" --option trusted-public-keys "$TRAMPOLINE_TRUSTED_PUBLIC_KEYS"; fi',
-  'netrc="${TRAMPOLINE_NETRC_FILE:-/etc/trampoline/netrc/netrc}"; if [ -r "$netrc" ]; then set -- "$@" --option netrc-file "$netrc"; fi',
+  'netrc="${TRAMPOLINE_NETRC_FILE:-' + NETRC_SECRET_DIR + '/' + NETRC_FIELD + '}"; if [ -r "$netrc" ]; then set -- "$@" --option netrc-file "$netrc"; fi',
 ]
 
 /**

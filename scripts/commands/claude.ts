@@ -12,7 +12,7 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, type CommandContext, type GlobalOptions } from '../context.ts'
 import { ExitCode, RemoteExit, UserError } from '../errors.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { runAttached } from '../attach.ts'
 import { chooseKeySource, readApiKey } from '../agent/key.ts'
 import { syncAgentKey } from '../agent/secret.ts'

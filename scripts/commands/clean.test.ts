@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { LabelledObject } from '../kube/objects.ts'
+import type { LabelledObject } from '../pod/objects.ts'
 import { cleanPlan } from './clean.ts'
 
 const o = (kind: LabelledObject['kind'], name: string): LabelledObject => ({ kind, name, namespace: 'default', instance: 'web', annotations: {} })

@@ -4,8 +4,8 @@ import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { instanceSelector } from '../instance.ts'
-import { deleteObject, describeObject, gracePeriodFor, listAllLabelled, type LabelledObject } from '../kube/objects.ts'
-import { waitForPodGone } from '../kube/wait.ts'
+import { deleteObject, describeObject, gracePeriodFor, listAllLabelled, type LabelledObject } from '../pod/objects.ts'
+import { waitForPodGone } from '../pod/wait.ts'
 import { info } from '../log.ts'
 
 interface CleanArgs extends GlobalOptions {

@@ -8,11 +8,11 @@
 // `build` shares); --out-link roots them locally as nix build would.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { addRootsInPod, storePathOf } from '../gc-roots.ts'
+import { addRootsInPod, storePathOf } from '../pod/gc-roots.ts'
 import { sendClosure } from '../store-import.ts'
 import { outLinks } from '../build-args.ts'
 import { copyHome, linkHome, planHomeCopy } from '../results-home.ts'

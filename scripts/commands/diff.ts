@@ -4,12 +4,12 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { info } from '../log.ts'
-import { podState } from '../push.ts'
-import { runInPod } from '../remote.ts'
-import { WORKSPACE_SRC } from '../workspace.ts'
+import { podState } from '../pod/push.ts'
+import { runInPod } from '../pod/run.ts'
 import { hasPodChanges } from '../workspace/state.ts'
+import { WORKSPACE_SRC } from '../pod/contract.ts'
 
 interface DiffArgs extends GlobalOptions {
   stat?: boolean

@@ -8,7 +8,7 @@ import { ApiException, AuthenticationV1Api, AuthorizationV1Api, StorageV1Api, ty
 import { commandContext, printResult, type CommandContext, type GlobalOptions } from '../context.ts'
 import { UserError } from '../errors.ts'
 import { apiStatus, explainApiError, isConflict, isNotFound, networkErrorCode } from '../kube/client.ts'
-import { readPod } from '../kube/pods.ts'
+import { readPod } from '../pod/pods.ts'
 import { buildPod, templateSettings, withSpecHash } from '../manifests/pod.ts'
 import { resolvePodSettings } from '../manifests/settings.ts'
 import { containerDir, loadTemplate } from '../manifests/template.ts'

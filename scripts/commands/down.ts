@@ -4,9 +4,9 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { readPod } from '../kube/pods.ts'
-import { deleteObject, gracePeriodFor, summarise } from '../kube/objects.ts'
-import { waitForPodGone } from '../kube/wait.ts'
+import { readPod } from '../pod/pods.ts'
+import { deleteObject, gracePeriodFor, summarise } from '../pod/objects.ts'
+import { waitForPodGone } from '../pod/wait.ts'
 import { info } from '../log.ts'
 import { deleteWorkers, listWorkers } from '../farm/farm.ts'
 

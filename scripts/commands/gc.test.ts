@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { LabelledObject } from '../kube/objects.ts'
+import type { LabelledObject } from '../pod/objects.ts'
 import { expiresAt, gcPlan } from './gc.ts'
 
 const now = Date.parse('2026-11-22T12:00:00Z')

@@ -4,7 +4,7 @@
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { APP_SELECTOR, namesFor, SESSION_EXPIRES_ANNOTATION } from '../instance.ts'
-import { deleteObject, describeObject, gracePeriodFor, listAllLabelled, type LabelledObject } from '../kube/objects.ts'
+import { deleteObject, describeObject, gracePeriodFor, listAllLabelled, type LabelledObject } from '../pod/objects.ts'
 import { farmSecretName } from '../manifests/pod.ts'
 
 interface GcArgs extends GlobalOptions {

@@ -2,11 +2,12 @@
 // pushed or built (their GC roots), and report the store size before and after.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
-import { runInPod } from '../remote.ts'
+import { requireRunningPod } from '../pod/pods.ts'
+import { runInPod } from '../pod/run.ts'
 import { PassThrough } from 'node:stream'
 import { RemoteExit, UserError } from '../errors.ts'
 import { formatBytes } from '../units.ts'
+import { MAINTENANCE_SCRIPT } from '../pod/contract.ts'
 
 export interface MaintenanceReport {
   before: number
@@ -42,9 +43,9 @@ export const command: CommandModule<GlobalOptions, GlobalOptions & { optimise: b
     const stdout = new PassThrough().on('data', (c: Buffer) => out.push(c))
     // Progress from the script goes straight to our stderr, unless --json or --quiet.
     const stderr = args.quiet || args.json ? new PassThrough().resume() : process.stderr
-    // Through remote.ts like every other command: a 403 or a vanished pod is a clear error.
+    // Through pod/run.ts like every other command: a 403 or a vanished pod is a clear error.
     const exitCode = await runInPod(context, {
-      command: ['/opt/trampoline/maintenance.sh', ...(args.optimise ? [] : ['--no-optimise'])],
+      command: [MAINTENANCE_SCRIPT, ...(args.optimise ? [] : ['--no-optimise'])],
       stdout,
       stderr,
     })

@@ -10,13 +10,13 @@ import type { CommandModule } from 'yargs'
 import { commandContext, findRepoRoot, printResult, type GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { git, headCommit, presentObjects, requireRepo, worktreeTree } from '../git.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { info, warn } from '../log.ts'
-import { podState, recordPush, PUSH_RECEIVE_EXIT } from '../push.ts'
-import { captureInPod, runInPod } from '../remote.ts'
-import { PUSH_RECEIVE, WORKSPACE_SRC } from '../workspace.ts'
+import { podState, recordPush, PUSH_RECEIVE_EXIT } from '../pod/push.ts'
+import { captureInPod, runInPod } from '../pod/run.ts'
 import { commitsTarget, parseLsTree, planPull } from '../workspace/pull-plan.ts'
 import { hasPodChanges, type PodChange } from '../workspace/state.ts'
+import { PUSH_RECEIVE, WORKSPACE_SRC } from '../pod/contract.ts'
 
 type PullArgs = GlobalOptions
 

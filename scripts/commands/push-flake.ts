@@ -2,10 +2,10 @@
 // store (nix flake archive over ssh-ng), so the pod can evaluate it without fetching.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { writeSshFiles } from '../ssh/files.ts'
 import { NIX_FEATURES, podStoreUrl, requireLocalNix, runNix } from '../local-nix.ts'
-import { addRootsInPod } from '../gc-roots.ts'
+import { addRootsInPod } from '../pod/gc-roots.ts'
 
 /** `nix flake archive --json`: the flake's source and, recursively, its inputs'. */
 interface ArchivedFlake {

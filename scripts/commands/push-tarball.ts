@@ -6,7 +6,7 @@ import type { CommandModule } from 'yargs'
 import { commandContext, findRepoRoot, printResult, type GlobalOptions } from '../context.ts'
 import { gitIdentity, pushSource, requireRepo, warnAboutLfs, type PushMode } from '../git.ts'
 import { info } from '../log.ts'
-import { pushTree } from '../push.ts'
+import { pushTree } from '../pod/push.ts'
 
 interface PushArgs extends GlobalOptions {
   worktree?: boolean

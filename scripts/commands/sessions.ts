@@ -2,7 +2,7 @@
 // `trampoline claude` on a terminal), to reattach with `trampoline claude --attach [id]`.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
-import { requireRunningPod } from '../kube/pods.ts'
+import { requireRunningPod } from '../pod/pods.ts'
 import { formatSessions, listSessions } from '../agent/sessions.ts'
 
 export const command: CommandModule<GlobalOptions, GlobalOptions> = {

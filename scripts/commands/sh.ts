@@ -55,7 +55,7 @@ export const command: CommandModule<GlobalOptions, ShArgs> = {
       // The helper did not take it and nothing ran: the direct path, without trying it again.
       disableMux()
     }
-    const [{ commandContext }, { runAfterPush }] = await Promise.all([import('../context.ts'), import('../push.ts')])
+    const [{ commandContext }, { runAfterPush }] = await Promise.all([import('../context.ts'), import('../pod/push.ts')])
     const context = commandContext(args)
     // A changed tree travels in the command's own exec (one round trip either way).
     const { exitCode, push } = await runAfterPush(context, root, source, run).finally(() => releaseStdin())

@@ -11,7 +11,7 @@ import { RemoteExit } from '../errors.ts'
 import { disableMux, muxEnabled, runThroughMux } from '../mux/client.ts'
 import { muxTarget } from '../mux/target.ts'
 import { isInteractive, releaseStdin } from '../terminal.ts'
-import { WORKSPACE_SRC } from '../workspace.ts'
+import { WORKSPACE_SRC } from '../pod/contract.ts'
 
 interface ShellArgs extends GlobalOptions {
   command?: string[]
@@ -69,7 +69,7 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
     }
     const [{ commandContext }, { requireRunningPod }, { runAttached }] = await Promise.all([
       import('../context.ts'),
-      import('../kube/pods.ts'),
+      import('../pod/pods.ts'),
       import('../attach.ts'),
     ])
     const context = commandContext(args)

@@ -9,18 +9,18 @@ import { SIGNING_COMPONENT, storedPublicKey } from '../manifests/signing-secret.
 import { settingsFromPod, type CacheSettings } from '../manifests/pod.ts'
 import { PassThrough } from 'node:stream'
 import { exec, type ExecSession } from '../kube/exec.ts'
-import { USER_CONTAINER } from '../kube/pods.ts'
-import { IDLE_PREFIX, timeOf } from '../kube/diagnose.ts'
+import { timeOf } from '../pod/diagnose.ts'
 import { formatBytes, formatDuration } from '../units.ts'
-import { withPodSystems } from '../pod-system.ts'
+import { withPodSystems } from '../pod/system.ts'
 import { WORKER_COMPONENT } from '../manifests/worker.ts'
 import { workerBuilds } from '../farm/farm.ts'
+import { MONITOR_FILE, USER_CONTAINER } from '../pod/contract.ts'
+import { stoppedPod } from '../pod/stopped.ts'
 
 interface StatusArgs extends GlobalOptions {
   allNamespaces?: boolean
 }
 
-export const MONITOR_FILE = '/run/trampoline/monitor.json'
 const PROBE_TIMEOUT_MS = 10_000
 /** Separates monitor.json from df's output in one exec. */
 const PROBE_SEPARATOR = '--trampoline-df--'
@@ -93,11 +93,8 @@ export function phaseOf(pod: V1Pod | undefined): string {
   if (!pod) return 'Down'
   if (pod.metadata?.deletionTimestamp) return 'Terminating'
   const phase = pod.status?.phase ?? 'Pending'
-  const statuses = pod.status?.containerStatuses ?? []
-  if (phase === 'Succeeded') {
-    const idle = statuses.map((c) => c.state?.terminated?.message?.trim()).find((m) => m?.startsWith(IDLE_PREFIX))
-    return idle ? `Stopped (${idle})` : 'Stopped'
-  }
+  const stopped = stoppedPod(pod)
+  if (stopped) return stopped.idle ? `Stopped (${stopped.idle})` : 'Stopped'
   if (phase === 'Running') {
     const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
     return ready ? 'Running' : 'Starting'

@@ -13,10 +13,11 @@ import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict, isNotFound } from '../kube/client.ts'
 import { execCapture } from '../kube/exec.ts'
-import { DAEMON_CONTAINER } from '../kube/pods.ts'
-import { readOptionalSecret } from '../kube/objects.ts'
-import { waitForPodGone } from '../kube/wait.ts'
-import { captureInPod } from '../remote.ts'
+import { readOptionalSecret } from '../pod/objects.ts'
+import { DAEMON_CONTAINER, FARM_MACHINES_FILE } from '../pod/contract.ts'
+import { stoppedPod } from '../pod/stopped.ts'
+import { waitForPodGone } from '../pod/wait.ts'
+import { captureInPod } from '../pod/run.ts'
 import { generateKeyPair } from '../ssh/keys.ts'
 import { COMPONENT_LABEL, instanceSelector } from '../instance.ts'
 import { podOwnerReference } from '../manifests/configmap.ts'
@@ -27,7 +28,6 @@ import {
   buildWorkerPod,
   DEFAULT_FARM,
   FARM_CLIENT_KEY_FILE,
-  FARM_MACHINES_FILE,
   FARM_SECRET_KEYS,
   FARM_SETTINGS_ANNOTATION,
   FARM_SSH_CONFIG_FILE,
@@ -104,9 +104,8 @@ export async function listWorkers(context: Pick<CommandContext, 'cluster' | 'nam
 /** Why an existing worker must be replaced by the desired one, or undefined to keep it. Pure. */
 export function workerReplaceReason(existing: V1Pod, desired: V1Pod): string | undefined {
   if (existing.metadata?.deletionTimestamp) return 'it is being deleted'
-  const phase = existing.status?.phase
-  if (phase === 'Succeeded') return 'it had stopped'
-  if (phase === 'Failed') return 'it had failed'
+  if (stoppedPod(existing)) return 'it had stopped'
+  if (existing.status?.phase === 'Failed') return 'it had failed'
   if (existing.metadata?.ownerReferences?.[0]?.uid !== desired.metadata?.ownerReferences?.[0]?.uid) return 'it belonged to an earlier pod of the instance'
   if (existing.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desired.metadata?.annotations?.[SPEC_HASH_ANNOTATION]) return 'its settings changed'
   return undefined

@@ -6,33 +6,32 @@ import { createHash } from 'node:crypto'
 import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node'
 import type { InstanceNames } from '../instance.ts'
 import type { InstanceTemplate } from './template.ts'
+import {
+  DAEMON_CONTAINER,
+  FARM_KEY_DIR,
+  FARM_MACHINES_ENV,
+  FARM_MACHINES_FILE,
+  FARM_RUN_DIR,
+  IDLE_TIMEOUT_ENV,
+  SUBSTITUTERS_ENV,
+  TRUSTED_KEYS_ENV,
+  USER_CONTAINER,
+} from '../pod/contract.ts'
 
-export const DAEMON_CONTAINER = 'nix-daemon'
-export const USER_CONTAINER = 'user'
-export const IDLE_TIMEOUT_ENV = 'TRAMPOLINE_IDLE_TIMEOUT'
 export const ARCH_LABEL = 'kubernetes.io/arch'
 /** Volume names in k8s-pod.yaml for the instance's two Secrets. */
 export const SSH_VOLUME = 'ssh'
 export const AGENT_VOLUME = 'agent'
 export const SIGNING_VOLUME = 'signing'
 export const NETRC_VOLUME = 'netrc'
-/** The daemon's binary caches, space-separated (entrypoint-daemon.sh passes them to nix-daemon). */
-export const SUBSTITUTERS_ENV = 'TRAMPOLINE_SUBSTITUTERS'
-export const TRUSTED_KEYS_ENV = 'TRAMPOLINE_TRUSTED_PUBLIC_KEYS'
 /**
  * Build farm (manifests/worker.ts): the farm Secret's client key, mounted into nix-daemon
- * only (0400, optional: an instance without workers has no farm Secret), and a
- * daemon-only emptyDir where setup writes the machines file and ssh config (by exec, as
- * root). Never in /run/trampoline: the user container can write there, and a builders
- * entry is trusted (a remote build's outputs are taken as they come).
+ * only (0400, optional: an instance without workers has no farm Secret) at FARM_KEY_DIR,
+ * and a daemon-only emptyDir at FARM_RUN_DIR (pod/contract.ts says why it is never in
+ * the shared run directory).
  */
 export const FARM_SECRET_VOLUME = 'farm'
 export const FARM_RUN_VOLUME = 'farm-run'
-export const FARM_KEY_DIR = '/etc/trampoline/farm'
-export const FARM_RUN_DIR = '/run/trampoline-farm'
-export const FARM_MACHINES_FILE = `${FARM_RUN_DIR}/machines`
-/** entrypoint-daemon.sh sets `builders = @$TRAMPOLINE_FARM_MACHINES` when this is set. */
-export const FARM_MACHINES_ENV = 'TRAMPOLINE_FARM_MACHINES'
 export const FARM_CLIENT_KEY = 'client_ed25519'
 
 export function farmSecretName(names: Pick<InstanceNames, 'pod'>): string {

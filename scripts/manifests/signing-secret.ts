@@ -9,8 +9,6 @@ import { COMPONENT_LABEL, type InstanceNames } from '../instance.ts'
 /** File names under /etc/trampoline/signing in the nix-daemon container. */
 export const SIGNING_SECRET_KEYS = { secretKey: 'secret-key', publicKey: 'public-key' } as const
 export const SIGNING_COMPONENT = 'signing'
-/** Where the daemon container finds the secret half (TRAMPOLINE_SIGNING_KEY in the template). */
-export const POD_SIGNING_KEY_FILE = '/etc/trampoline/signing/secret-key'
 
 /** Nix's key format, `name:base64`: the secret half is seed + public key (64 bytes), the public half 32 bytes. */
 export interface NixKeyPair {

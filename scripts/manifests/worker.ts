@@ -9,21 +9,23 @@
 // attach (RWO attach limits, zone pinning) and go with the pod, so scaling is cheap.
 import type { V1OwnerReference, V1Pod, V1Secret } from '@kubernetes/client-node'
 import { COMPONENT_LABEL, type InstanceNames } from '../instance.ts'
+import { ARCH_LABEL, farmSecretName, type PodSettings, type ResourceSetting } from './pod.ts'
 import {
-  ARCH_LABEL,
   DAEMON_CONTAINER,
+  ENTRYPOINT_DAEMON,
   FARM_KEY_DIR,
   FARM_MACHINES_ENV,
   FARM_MACHINES_FILE,
   FARM_RUN_DIR,
   IDLE_TIMEOUT_ENV,
+  INIT_CONTAINER,
+  POD_SIGNING_KEY_FILE,
+  RUN_DIR,
+  SCRIPTS_DIR,
+  SIGNING_KEY_ENV,
   SUBSTITUTERS_ENV,
   TRUSTED_KEYS_ENV,
-  farmSecretName,
-  type PodSettings,
-  type ResourceSetting,
-} from './pod.ts'
-import { POD_SIGNING_KEY_FILE } from './signing-secret.ts'
+} from '../pod/contract.ts'
 
 export const WORKER_COMPONENT = 'worker'
 export const FARM_COMPONENT = 'farm'
@@ -38,7 +40,7 @@ export const FARM_SETTINGS_ANNOTATION = 'trampoline.dev/farm'
 
 export const FARM_CLIENT_KEY_FILE = `${FARM_KEY_DIR}/client_ed25519`
 export const FARM_SSH_CONFIG_FILE = `${FARM_RUN_DIR}/ssh_config`
-export { FARM_KEY_DIR, FARM_RUN_DIR, FARM_MACHINES_FILE, FARM_MACHINES_ENV, farmSecretName }
+export { farmSecretName }
 
 export const FARM_SECRET_KEYS = {
   clientPrivateKey: 'client_ed25519',
@@ -132,9 +134,9 @@ export function buildWorkerPod(input: WorkerPodInput): V1Pod {
   const { names, pod: settings, farm, slot } = input
   const image = settings.image
   const imagePullPolicy = settings.pullPolicy
-  const script = '/opt/trampoline/entrypoint-daemon.sh'
+  const script = ENTRYPOINT_DAEMON
   const env = [
-    { name: 'NIX_CONF_DIR', value: '/opt/trampoline' },
+    { name: 'NIX_CONF_DIR', value: SCRIPTS_DIR },
     { name: IDLE_TIMEOUT_ENV, value: String(settings.idleTimeoutSeconds) },
   ]
   const cacheEnv = settings.caches
@@ -143,8 +145,8 @@ export function buildWorkerPod(input: WorkerPodInput): V1Pod {
         { name: TRUSTED_KEYS_ENV, value: settings.caches.trustedPublicKeys.join(' ') },
       ]
     : []
-  const scripts = { name: 'scripts', mountPath: '/opt/trampoline', readOnly: true }
-  const run = { name: 'run', mountPath: '/run/trampoline' }
+  const scripts = { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true }
+  const run = { name: 'run', mountPath: RUN_DIR }
   const nodeSelector = slot.arch ? { [ARCH_LABEL]: slot.arch } : undefined
   return {
     apiVersion: 'v1',
@@ -171,7 +173,7 @@ export function buildWorkerPod(input: WorkerPodInput): V1Pod {
       },
       initContainers: [
         {
-          name: 'store-init',
+          name: INIT_CONTAINER,
           image,
           imagePullPolicy,
           command: [script, 'worker-init'],
@@ -195,7 +197,7 @@ export function buildWorkerPod(input: WorkerPodInput): V1Pod {
           imagePullPolicy,
           command: [script, 'worker-daemon'],
           // The path the main daemon's forwarded secret-key-files names (entrypoint-daemon.sh worker-daemon).
-          env: [...env, ...cacheEnv, { name: 'TRAMPOLINE_SIGNING_KEY', value: POD_SIGNING_KEY_FILE }],
+          env: [...env, ...cacheEnv, { name: SIGNING_KEY_ENV, value: POD_SIGNING_KEY_FILE }],
           terminationMessagePolicy: 'FallbackToLogsOnError',
           // The build sandbox needs namespaces and mounts; nothing here faces the network.
           securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0 },

@@ -7,7 +7,7 @@
 // Each command: the pod is read (as `shell` always did: a stopped, deleting or recreated
 // pod gets the same errors as without the helper; a spare of another pod UID is dropped),
 // the spare takes the argv, stdio is relayed with backpressure, and the exit status or the
-// error (remote.ts's explanations) goes back. Lifetime: ends after TRAMPOLINE_MUX_IDLE
+// error (pod/run.ts's explanations) goes back. Lifetime: ends after TRAMPOLINE_MUX_IDLE
 // seconds (default 600) without commands, when its socket is removed or replaced (`clean`
 // deletes the state dir, wherever the socket is; a newer helper took over), when the
 // instance has no pod any more, and on SIGTERM/SIGINT/SIGHUP (commands still running
@@ -22,11 +22,12 @@ import { ExitCode, UserError, formatError } from '../errors.ts'
 import { exec, type ExecResult, type ExecSession } from '../kube/exec.ts'
 import { supportsStdinClose } from '../kube/frames.ts'
 import type { V1Pod } from '@kubernetes/client-node'
-import { USER_CONTAINER, requireRunningPod, userTarget } from '../kube/pods.ts'
-import { execOpenError, explainExecResult, openWithRetry } from '../remote.ts'
+import { requireRunningPod, userTarget } from '../pod/pods.ts'
+import { execOpenError, explainExecResult, openWithRetry } from '../pod/run.ts'
 import { muxEndpoint } from './client.ts'
 import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
 import { SPARE_ARGV, encodeSpareHeader } from './spare.ts'
+import { IDLE_TIMEOUT_ENV, USER_CONTAINER } from '../pod/contract.ts'
 
 const DEFAULT_IDLE_SECONDS = 600
 const SPARE_IDLE_MS = 60_000
@@ -467,7 +468,7 @@ function flushed(relay: Relay): Promise<void> {
  */
 export function spareIdleMs(pod: V1Pod): number {
   const env = pod.spec?.containers?.find((c) => c.name === USER_CONTAINER)?.env
-  const timeout = Number(env?.find((e) => e.name === 'TRAMPOLINE_IDLE_TIMEOUT')?.value)
+  const timeout = Number(env?.find((e) => e.name === IDLE_TIMEOUT_ENV)?.value)
   if (!Number.isFinite(timeout) || timeout <= 0) return SPARE_IDLE_MS
   return Math.min(SPARE_IDLE_MS, Math.max(1000, Math.round(timeout * 1000 * SPARE_IDLE_SHARE)))
 }

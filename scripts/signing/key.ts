@@ -6,7 +6,7 @@ import type { V1Secret } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { explainApiError, isConflict } from '../kube/client.ts'
-import { readOptionalSecret } from '../kube/objects.ts'
+import { readOptionalSecret } from '../pod/objects.ts'
 import { buildSigningSecret, nixKeyPair, signingKeyName, storedPublicKey, type NixKeyPair } from '../manifests/signing-secret.ts'
 
 type SecretTarget = Pick<CommandContext, 'cluster' | 'names' | 'labels'>

@@ -1,5 +1,5 @@
 // The local record of the last push (`last-push` in the instance's state dir): what the
-// pod was left with. Kept apart from push.ts so the sh adapter's no-change path can read it
+// pod was left with. Kept apart from pod/push.ts so the sh adapter's no-change path can read it
 // without loading the push (and client-node) at all.
 import type { InstanceState } from '../state.ts'
 import { LAST_PUSH_FILE, isTreeId } from '../workspace.ts'

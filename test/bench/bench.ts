@@ -29,8 +29,8 @@ import { parseArgs } from 'node:util'
 import { VersionApi } from '@kubernetes/client-node'
 import { connect } from '../../scripts/kube/client.ts'
 import { exec, execCapture } from '../../scripts/kube/exec.ts'
-import { USER_CONTAINER } from '../../scripts/kube/pods.ts'
 import { namesFor } from '../../scripts/instance.ts'
+import { USER_CONTAINER } from '../../scripts/pod/contract.ts'
 
 const MiB = 1024 * 1024
 const here = fileURLToPath(new URL('.', import.meta.url))

@@ -17,7 +17,7 @@
 # other cluster they print SKIP lines, which count as neither pass nor failure.
 # Not made here: the node disappearing under a command (one node only). The CLI names that
 # case from the pod's DisruptionTarget condition (DeletionByPodGC, DeletionByTaintManager)
-# the way it names an eviction (scripts/kube/pods.ts).
+# the way it names an eviction (scripts/pod/pods.ts).
 
 
 fault_skip() { printf 'SKIP %s\n' "$*"; }

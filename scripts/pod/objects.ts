@@ -1,8 +1,8 @@
 // Every kind of object trampoline labels, behind one list/delete interface, so that
 // status, clean and gc treat pods, ConfigMaps, Secrets, PVCs and NetworkPolicies alike.
 import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node'
-import type { Cluster } from './client.ts'
-import { explainApiError, isNotFound } from './client.ts'
+import type { Cluster } from '../kube/client.ts'
+import { explainApiError, isNotFound } from '../kube/client.ts'
 import { INSTANCE_LABEL, OWNER_LABEL } from '../instance.ts'
 
 export const KINDS = ['Pod', 'ConfigMap', 'Secret', 'PersistentVolumeClaim', 'NetworkPolicy'] as const

@@ -2,20 +2,21 @@
 // git objects the pod lacks travel, as one `git pack-objects` stream into push-receive.sh
 // over exec, with backpressure end to end; the pod updates the files that changed with
 // git itself. The push is remembered locally only once the pod has said it succeeded.
-import type { CommandContext } from './context.ts'
-import { onInterrupt } from './cleanup.ts'
-import { ExitCode, UserError } from './errors.ts'
-import { gitIdentity, currentBranch, packObjects, presentObjects, treeEnv, type PushSource } from './git.ts'
-import type { ExecSession } from './kube/exec.ts'
-import { requireRunningPod } from './kube/pods.ts'
-import { ByteProgress } from './progress.ts'
-import { captureInPod, runInPod } from './remote.ts'
-import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC, isTreeId } from './workspace.ts'
-import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from './workspace/state.ts'
-import { lastPushed, recordPush } from './workspace/record.ts'
+import type { CommandContext } from '../context.ts'
+import { onInterrupt } from '../cleanup.ts'
+import { ExitCode, UserError } from '../errors.ts'
+import { gitIdentity, currentBranch, packObjects, presentObjects, treeEnv, type PushSource } from '../git.ts'
+import type { ExecSession } from '../kube/exec.ts'
+import { requireRunningPod } from './pods.ts'
+import { ByteProgress } from '../progress.ts'
+import { captureInPod, runInPod } from './run.ts'
+import { isTreeId } from '../workspace.ts'
+import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from '../workspace/state.ts'
+import { lastPushed, recordPush } from '../workspace/record.ts'
 
-export { lastPushed, parseRecord, recordPush, type PushRecord } from './workspace/record.ts'
+export { lastPushed, parseRecord, recordPush, type PushRecord } from '../workspace/record.ts'
 import { Readable, Writable } from 'node:stream'
+import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC } from './contract.ts'
 
 export interface PushResult {
   tree: string

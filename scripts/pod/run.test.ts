@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { UpgradeError } from './kube/channel.ts'
-import { openWithRetry } from './remote.ts'
+import { UpgradeError } from '../kube/channel.ts'
+import { openWithRetry } from './run.ts'
 
 describe('opening an exec', () => {
   it('tries again when the API server answers 5xx, then succeeds', async () => {

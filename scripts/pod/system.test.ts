@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ApiException, type V1Node } from '@kubernetes/client-node'
-import { archVerdict, cachedSystem, checkArchAvailable, parsePodSystemCache } from './pod-system.ts'
-import { ExitCode, UserError } from './errors.ts'
-import type { CommandContext } from './context.ts'
+import { archVerdict, cachedSystem, checkArchAvailable, parsePodSystemCache } from './system.ts'
+import { ExitCode, UserError } from '../errors.ts'
+import type { CommandContext } from '../context.ts'
 
 const node = (arch: string, ready = true): V1Node => ({
   metadata: { name: `n-${arch}`, labels: { 'kubernetes.io/arch': arch } },

@@ -41,7 +41,7 @@ describe('GC roots in the pod', () => {
 })
 
 describe('push-flake roots', async () => {
-  const { archivedPaths } = await import('./commands/push-flake.ts')
+  const { archivedPaths } = await import('../commands/push-flake.ts')
   it('roots the flake and every input, nested ones too', () => {
     const flake = {
       path: '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-source',

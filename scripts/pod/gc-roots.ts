@@ -3,10 +3,10 @@
 // deliberate as a build result. The naming and the remote command are pure; one exec adds
 // all the roots.
 import { realpathSync } from 'node:fs'
-import type { CommandContext } from './context.ts'
-import { debug, warn } from './log.ts'
-import { captureInPod } from './remote.ts'
-import { GC_ROOTS_DIR } from './workspace.ts'
+import type { CommandContext } from '../context.ts'
+import { debug, warn } from '../log.ts'
+import { captureInPod } from './run.ts'
+import { GC_ROOTS_DIR } from './contract.ts'
 
 export type RootKind = 'copied' | 'flake'
 

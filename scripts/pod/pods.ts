@@ -2,11 +2,10 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import type { CommandContext } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { explainApiError, isNotFound, networkErrorCode } from './client.ts'
-import type { ExecTarget } from './exec.ts'
-
-export const USER_CONTAINER = 'user'
-export const DAEMON_CONTAINER = 'nix-daemon'
+import { explainApiError, isNotFound, networkErrorCode } from '../kube/client.ts'
+import type { ExecTarget } from '../kube/exec.ts'
+import { DAEMON_CONTAINER, USER_CONTAINER } from './contract.ts'
+import { stoppedPod } from './stopped.ts'
 
 export async function readPod(context: CommandContext): Promise<V1Pod | undefined> {
   const { cluster, names } = context
@@ -43,10 +42,8 @@ export function notReadyReason(pod: V1Pod): string | undefined {
   const phase = pod.status?.phase
   const disrupted = disruptionReason(pod)
   if (pod.metadata?.deletionTimestamp) return `it is being deleted${disrupted ? ` (${disrupted})` : ''}`
-  if (phase === 'Succeeded') {
-    const message = pod.status?.containerStatuses?.find((c) => c.state?.terminated?.message)?.state?.terminated?.message
-    return `it has stopped${message ? ` (${message.trim()})` : ''}`
-  }
+  const stopped = stoppedPod(pod)
+  if (stopped) return `it has stopped${stopped.message !== undefined ? ` (${stopped.message})` : ''}`
   if (phase === 'Failed') {
     const why = disrupted ?? [pod.status?.reason, pod.status?.message?.trim()].filter(Boolean).join(': ')
     return `it failed${why ? ` (${why})` : ''}`

@@ -1,12 +1,13 @@
 // Commands in the user container, as the push/build/shell commands need them: exec with
 // the ways it can fail turned into UserErrors, and the remote exit code handed back.
-import type { CommandContext } from './context.ts'
-import { ExitCode, UserError } from './errors.ts'
-import { explainApiError } from './kube/client.ts'
-import { UpgradeError } from './kube/channel.ts'
-import { exec, execCapture, type ExecOptions, type ExecResult } from './kube/exec.ts'
-import { runThroughMux } from './mux/client.ts'
-import { USER_CONTAINER, containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './kube/pods.ts'
+import type { CommandContext } from '../context.ts'
+import { ExitCode, UserError } from '../errors.ts'
+import { explainApiError } from '../kube/client.ts'
+import { UpgradeError } from '../kube/channel.ts'
+import { exec, execCapture, type ExecOptions, type ExecResult } from '../kube/exec.ts'
+import { runThroughMux } from '../mux/client.ts'
+import { containerTarget, explainLostExec, podGoneReason, requireRunningPod, type PodContainer } from './pods.ts'
+import { USER_CONTAINER } from './contract.ts'
 
 /**
  * Why exec (or, with `doing`/`subresource`, port-forward) could not even start: RBAC, a

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ExitCode } from './errors.ts'
+import { ExitCode } from '../errors.ts'
 import { PUSH_RECEIVE_EXIT, pushReceiveError } from './push.ts'
 
 const tree = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
@@ -28,7 +28,7 @@ describe('pushReceiveError', () => {
 
   it('uses the codes push-receive.sh documents', async () => {
     const { readFileSync } = await import('node:fs')
-    const script = readFileSync(new URL('../container/push-receive.sh', import.meta.url), 'utf8')
+    const script = readFileSync(new URL('../../container/push-receive.sh', import.meta.url), 'utf8')
     expect(script).toContain(`EXIT_FULL=${PUSH_RECEIVE_EXIT.volumeFull}`)
     expect(script).toContain(`EXIT_BUSY=${PUSH_RECEIVE_EXIT.busy}`)
   })
@@ -36,7 +36,7 @@ describe('pushReceiveError', () => {
 
 describe('the push record and the receiver command line', async () => {
   const { parseRecord, receiveArgv, podChangesError } = await import('./push.ts')
-  const { parseState } = await import('./workspace/state.ts')
+  const { parseState } = await import('../workspace/state.ts')
   const commit = 'c'.repeat(40)
 
   it('reads records with and without the commit (older versions wrote the tree only)', () => {
@@ -66,7 +66,7 @@ describe('the push record and the receiver command line', async () => {
 
   it('uses the refusal codes push-receive.sh documents', async () => {
     const { readFileSync } = await import('node:fs')
-    const script = readFileSync(new URL('../container/push-receive.sh', import.meta.url), 'utf8')
+    const script = readFileSync(new URL('../../container/push-receive.sh', import.meta.url), 'utf8')
     expect(script).toContain(`EXIT_CHANGED=${PUSH_RECEIVE_EXIT.podChanges}`)
     expect(script).toContain(`EXIT_RESEND=${PUSH_RECEIVE_EXIT.resend}`)
   })

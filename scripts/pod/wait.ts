@@ -1,9 +1,9 @@
 // Waiting for the instance's pod: Ready (reporting phases on the way, and stopping early
 // with a diagnosis when waiting cannot help), or gone after a delete.
 import { StorageV1Api, type CoreV1Event, type V1Pod, type V1StorageClass } from '@kubernetes/client-node'
-import type { Cluster } from './client.ts'
-import { explainApiError, isNotFound } from './client.ts'
-import { followPod } from './watch.ts'
+import type { Cluster } from '../kube/client.ts'
+import { explainApiError, isNotFound } from '../kube/client.ts'
+import { followPod } from '../kube/watch.ts'
 import { currentPhase, describeTimeout, diagnose, type Diagnosis, type PodSnapshot, type WaitPhase } from './diagnose.ts'
 import { ExitCode, UserError } from '../errors.ts'
 

@@ -2,14 +2,13 @@
 // (importing unsigned paths, signing). The user container is never trusted; the CLI is,
 // because whoever may exec into this container (RBAC: create pods/exec) is root there
 // anyway. Nothing here takes code from the pod: paths travel as arguments or on stdin.
-import type { CommandContext } from './context.ts'
-import { ExitCode, UserError } from './errors.ts'
-import type { ExecOptions } from './kube/exec.ts'
-import { DAEMON_CONTAINER } from './kube/pods.ts'
-import { captureInPod, runInPod } from './remote.ts'
-import { POD_SIGNING_KEY_FILE } from './manifests/signing-secret.ts'
+import type { CommandContext } from '../context.ts'
+import { ExitCode, UserError } from '../errors.ts'
+import type { ExecOptions } from '../kube/exec.ts'
+import { captureInPod, runInPod } from './run.ts'
+import { DAEMON_CONTAINER, POD_SIGNING_KEY_FILE } from './contract.ts'
 
-/** Run in the nix-daemon container; resolves to the exit code (remote.ts explains failures). */
+/** Run in the nix-daemon container; resolves to the exit code (run.ts explains failures). */
 export function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
   return runInPod(context, options, DAEMON_CONTAINER)
 }

@@ -1,6 +1,8 @@
 // Why a pod is not Ready yet, and whether waiting longer can help: pure functions of the
 // pod, its PVC and their Events, so every message is unit-tested against realistic objects.
 import type { CoreV1Event, V1ContainerStatus, V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node'
+import { INIT_CONTAINER } from './contract.ts'
+import { stoppedPod } from './stopped.ts'
 
 export interface PodSnapshot {
   pod?: V1Pod
@@ -36,8 +38,6 @@ export interface Diagnosis {
   logsOf?: { container: string; previous: boolean }
 }
 
-export const INIT_CONTAINER = 'store-init'
-export const IDLE_PREFIX = 'idle:'
 const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class'
 
 /** Dates from list calls are Date objects; from a Watch they are still strings. */
@@ -134,17 +134,18 @@ function firstLine(text: string | undefined): string {
 function diagnoseFinished(pod: V1Pod): Diagnosis | undefined {
   const phase = pod.status?.phase
   if (phase !== 'Succeeded' && phase !== 'Failed') return undefined
-  const terminated = (pod.status?.containerStatuses ?? []).map((c) => c.state?.terminated).filter((t) => t !== undefined)
-  const idle = terminated.find((t) => t.message?.trim().startsWith(IDLE_PREFIX))
-  if (phase === 'Succeeded') {
+  const stopped = stoppedPod(pod)
+  if (stopped) {
+    const idle = stopped.idle
     return {
-      message: idle ? `the pod stopped itself (${idle.message!.trim()})` : 'the pod exited',
+      message: idle ? `the pod stopped itself (${idle})` : 'the pod exited',
       hint: idle
         ? 'Run setup again to start it. To keep it longer, use --idle-timeout (e.g. 4h, or 0 for never).'
         : 'Run setup again to start a new pod.',
       fatal: true,
     }
   }
+  const terminated = (pod.status?.containerStatuses ?? []).map((c) => c.state?.terminated).filter((t) => t !== undefined)
   const failed = terminated.find((t) => t.exitCode !== 0)
   const name = (pod.status?.containerStatuses ?? []).find((c) => c.state?.terminated === failed)?.name
   return {
