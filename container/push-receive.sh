@@ -540,8 +540,10 @@ cmd_receive() {
 
   # The switch: journaled, and nothing the connection does can stop it halfway.
   trap '' HUP INT TERM PIPE
-  { printf '%s %s %s %s %s %s\n' "$tree" "$commit" "$base" "$branch" "$current" "$force" > "$JOURNAL.new"; } 2>/dev/null ||
-    attempt "journaling the push" printf '%s %s %s %s %s %s\n' "$tree" "$commit" "$base" "$branch" "$current" "$force" > "$JOURNAL.new"
+  local journal
+  printf -v journal '%s %s %s %s %s %s' "$tree" "$commit" "$base" "$branch" "$current" "$force"
+  # Written by bash itself; only a failure runs it again through attempt, to say why.
+  { echo "$journal" > "$JOURNAL.new"; } 2>/dev/null || attempt "journaling the push" echo "$journal" > "$JOURNAL.new"
   attempt "journaling the push" mv -f "$JOURNAL.new" "$JOURNAL"
   status=0
   # Its messages in memory (the volume may be full): no file to write and remove.
