@@ -93,6 +93,13 @@ attempt() {
   fi
   [ -z "$out" ] || printf '%s\n' "$out"
 }
+# last_lines N TEXT: TEXT's last N lines on one line (for a message).
+last_lines() {
+  local lines=()
+  mapfile -t lines <<<"$2"
+  local from=$((${#lines[@]} > $1 ? ${#lines[@]} - $1 : 0))
+  echo "${lines[*]:from}"
+}
 is_id() { [[ $1 =~ ^([0-9a-f]{40}|[0-9a-f]{64})$ ]]; }
 # rm_if PATH...: remove those that exist, starting no process when none does (the sh
 # adapter waits for every process a push starts).
@@ -106,6 +113,9 @@ rm_if() {
 # Messages of git runs go to the run dir (memory), never the volume: it may be full.
 SCRATCH=$RUN
 { { [ -d "$SCRATCH" ] || mkdir -p "$SCRATCH"; } && [ -w "$SCRATCH" ]; } 2>/dev/null || SCRATCH=$TREES
+# What index-pack says; one file per workspace, written under its lock and kept (removing
+# it would cost a process per push).
+PACK_LOG=$SCRATCH/.receive-pack.log
 cd "$WORKSPACE" 2>/dev/null || die "$WORKSPACE is not mounted"
 
 # --- the lock ---------------------------------------------------------------------------
@@ -137,7 +147,8 @@ staging=$TREES/.push-lock.$me
 held=""
 
 release_lock() {
-  [ -z "$held" ] || { rm -f "$LOCK/$me"; rmdir "$LOCK" 2>/dev/null || true; }
+  # Our name, then the directory (one rm; it fails only if someone else's name is in it).
+  [ -z "$held" ] || rm -fd -- "$LOCK/$me" "$LOCK" 2>/dev/null || true
   rm_if "$staging"
 }
 
@@ -175,16 +186,41 @@ take_lock() {
 # rev REF: the object REF names, or `-`.
 rev() { git rev-parse --verify --quiet "$1" 2>/dev/null || echo -; }
 
-# load_refs: R_COMMIT R_PUSHED R_BASE R_HEAD (refs/trampoline/pushed, its tree, base, HEAD),
-# `-` for what does not exist; one git run when all do (every push after the first).
+# load_refs: R_COMMIT R_PUSHED R_BASE R_BASE_TREE R_HEAD (refs/trampoline/pushed, its tree,
+# base, its tree, HEAD), `-` for what does not exist; one git run when all do (every push
+# after the first).
 load_refs() {
   local out
-  if out=$(git rev-parse refs/trampoline/pushed 'refs/trampoline/pushed^{tree}' refs/trampoline/base HEAD 2>/dev/null); then
-    { read -r R_COMMIT; read -r R_PUSHED; read -r R_BASE; read -r R_HEAD; } <<<"$out"
+  if out=$(git rev-parse refs/trampoline/pushed 'refs/trampoline/pushed^{tree}' refs/trampoline/base 'refs/trampoline/base^{tree}' HEAD 2>/dev/null); then
+    { read -r R_COMMIT; read -r R_PUSHED; read -r R_BASE; read -r R_BASE_TREE; read -r R_HEAD; } <<<"$out"
   else
     R_COMMIT=$(rev refs/trampoline/pushed) R_PUSHED=$(rev 'refs/trampoline/pushed^{tree}')
-    R_BASE=$(rev refs/trampoline/base) R_HEAD=$(rev HEAD)
+    R_BASE=$(rev refs/trampoline/base) R_BASE_TREE=$(rev 'refs/trampoline/base^{tree}') R_HEAD=$(rev HEAD)
   fi
+}
+
+# head_branch: the branch HEAD names (read from the file: no git run), empty when detached.
+head_branch() {
+  local line=""
+  { read -r line < "$GIT_DIR/HEAD"; } 2>/dev/null || true
+  case $line in 'ref: refs/heads/'*) echo "${line#ref: refs/heads/}" ;; esac
+}
+
+# unchanged_since_push: the pod certainly has no changes to its files since the last push
+# (load_refs first): the index is still the pushed tree, and `git status` sees no work-tree
+# change and no untracked file. Two git runs that stat the files, where worktree_tree copies
+# the index, stages everything and writes trees; status also keeps the refreshed stat data
+# and untracked cache in the index (when it gets the index lock), so the next scan is cheap
+# too. Any doubt (a change, a staged file, git failing) answers no: worktree_tree decides.
+unchanged_since_push() {
+  local out
+  git diff-index --cached --quiet "$R_PUSHED" -- 2>/dev/null || return 1
+  out=$(git status --porcelain --no-renames --untracked-files=normal --ignore-submodules=none 2>/dev/null) || return 1
+  # A change is a line whose second column (work tree vs index) is not blank, `??` included;
+  # the first (index vs HEAD) shows the pushed uncommitted changes. Paths with a newline
+  # come quoted, so every line starts an entry.
+  local changed=$'\n''.[^ ]'
+  [[ ! $'\n'$out =~ $changed ]]
 }
 
 # worktree_tree: the tree `git add -A` would make of the work tree, in a copy of the index
@@ -263,23 +299,26 @@ has_changes() {
 switch_to() {
   local tree commit base branch from force
   read -r tree commit base branch from force < "$JOURNAL"
+  # Every step is checked: this runs where errexit does not apply (a `||` list), and a
+  # failed step must leave the journal for the next receive to finish.
   if [ "${1:-}" != --finish ] && [ "$from" != - ] && [ "$force" = 0 ]; then
     if ! git read-tree -m -u "$from" "$tree"; then
       rm -f "$JOURNAL"
       return "$EXIT_CHANGED"
     fi
   else
-    git read-tree --reset -u "$tree"
+    git read-tree --reset -u "$tree" || return 1
     # --force: exactly the pushed tree, untracked files gone too (ignored ones, e.g. build
     # results, stay). Without it there are none: the pod's changes were refused before.
-    if [ "$force" = 1 ]; then git clean -fdq; fi
+    if [ "$force" = 1 ]; then git clean -fdq || return 1; fi
   fi
   # One ref transaction (each git run costs: the sh adapter waits for this).
-  printf 'update refs/heads/%s %s\nupdate refs/trampoline/base %s\nupdate refs/trampoline/pushed %s\n' "$branch" "$base" "$base" "$commit" |
-    git update-ref --stdin
-  [ "$(git symbolic-ref --quiet HEAD 2>/dev/null)" = "refs/heads/$branch" ] || git symbolic-ref HEAD refs/heads/"$branch"
+  git update-ref --stdin <<<"update refs/heads/$branch $base
+update refs/trampoline/base $base
+update refs/trampoline/pushed $commit" || return 1
+  [ "$(head_branch)" = "$branch" ] || git symbolic-ref HEAD refs/heads/"$branch" || return 1
   # A note for people and tests (the refs are the truth), then the journal is done.
-  printf '%s %s %s\n' "$tree" "$commit" "$base" > "$PUSHED_FILE"
+  printf '%s %s %s\n' "$tree" "$commit" "$base" > "$PUSHED_FILE" || return 1
   rm -f "$JOURNAL"
 }
 
@@ -287,9 +326,9 @@ switch_to() {
 finish_switch() {
   [ -e "$JOURNAL" ] || return 0
   echo "push-receive: finishing the push that was interrupted in the pod ($(cut -d' ' -f1 "$JOURNAL"))" >&2
-  ( trap '' HUP INT TERM PIPE; switch_to --finish ) </dev/null >/dev/null 2>"$SCRATCH/.switch.log.$$" ||
-    die "finishing the interrupted push failed: $(tail -n 3 "$SCRATCH/.switch.log.$$" | tr '\n' ' ')"
-  rm_if "$SCRATCH/.switch.log.$$"
+  local output
+  output=$(trap '' HUP INT TERM PIPE; switch_to --finish 2>&1 </dev/null >/dev/null) ||
+    die "finishing the interrupted push failed: $(last_lines 3 "$output")"
 }
 
 # missing_objects FROM TO: the first object TO needs that is not here (nothing when TO is
@@ -310,7 +349,8 @@ missing_objects() {
     if [ -n "$id" ] && [ "$mode" != 160000 ] && [[ ! $id =~ ^0+$ ]]; then ids+=("$id"); fi
   done <<<"$listed"
   [ ${#ids[@]} -gt 0 ] || return 0
-  checked=$(printf '%s\n' "${ids[@]}" | git cat-file --batch-check 2>&1)
+  local IFS=$'\n'
+  checked=$(git cat-file --batch-check 2>&1 <<<"${ids[*]}")
   while IFS= read -r line; do
     case $line in *' missing') echo "$line"; return 0 ;; esac
   done <<<"$checked"
@@ -377,8 +417,11 @@ cmd_receive() {
   done
   { is_id "$tree" && { is_id "$base" || [ "$base" = - ]; }; } || die "usage: receive needs --tree and --base as object ids (got '$tree' '$base')"
   [ -z "$from" ] || [ "$from" = - ] || is_id "$from" || die "--from must be an object id or - (got '$from')"
-  [ -n "${branch:-}" ] || branch=$(git symbolic-ref --quiet --short HEAD 2>/dev/null || echo trampoline)
-  git check-ref-format --branch "$branch" >/dev/null 2>&1 || die "not a branch name: '$branch'"
+  local current_branch
+  current_branch=$(head_branch)
+  [ -n "${branch:-}" ] || branch=${current_branch:-trampoline}
+  # (HEAD's branch was checked when it was pushed: only a new name costs a git run.)
+  [ "$branch" = "$current_branch" ] || git check-ref-format --branch "$branch" >/dev/null 2>&1 || die "not a branch name: '$branch'"
   [ "$framed" = 0 ] || [ $# -gt 0 ] || die "--framed needs a command after --"
   [ "$framed" = 1 ] || [ $# = 0 ] || die "a command after -- needs --framed"
 
@@ -394,7 +437,7 @@ cmd_receive() {
   # The author of commits made in the pod; written only when it changed (a file of ours
   # remembers the last one, read without running git).
   local said=""
-  [ ! -e "$GIT_DIR/trampoline-identity" ] || said=$(<"$GIT_DIR/trampoline-identity")
+  [ ! -e "$GIT_DIR/trampoline-identity" ] || read -r said < "$GIT_DIR/trampoline-identity" || true
   if [ "$said" != "$name <$email>" ]; then
     [ -z "$name" ] || git config user.name "$name"
     [ -z "$email" ] || git config user.email "$email"
@@ -409,7 +452,7 @@ cmd_receive() {
     echo "push-receive: the pod's pushed tree is $current, not $from: resend" >&2
     exit "$EXIT_RESEND"
   fi
-  if [ "$force" = 0 ] && [ "$current" != - ]; then
+  if [ "$force" = 0 ] && [ "$current" != - ] && ! { [ "$R_HEAD" = "$R_BASE" ] && unchanged_since_push; }; then
     work=$(worktree_tree)
     if has_changes "$work"; then
       print_state "$work"
@@ -428,9 +471,9 @@ cmd_receive() {
     # copies: what follows the pack stays on stdin for the command.
     IFS= read -r length <&3 || true
     [[ $length =~ ^[0-9]+$ ]] || die "--framed: the input does not start with the pack's length (got '${length:0:20}')"
-    head -c "$length" <&3 | take_pack >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+    head -c "$length" <&3 | take_pack >/dev/null 2>"$PACK_LOG" &
   else
-    take_pack <&3 >/dev/null 2>"$SCRATCH/.index-pack.$$" &
+    take_pack <&3 >/dev/null 2>"$PACK_LOG" &
   fi
   local packer=$!
   [ "$framed" = 1 ] || exec 3<&-
@@ -442,8 +485,7 @@ cmd_receive() {
   kill "$watcher" 2>/dev/null || true
   watcher=""
   output=""
-  [ ! -s "$SCRATCH/.index-pack.$$" ] || output=$(tail -n 5 "$SCRATCH/.index-pack.$$")
-  rm_if "$SCRATCH/.index-pack.$$"
+  [ ! -s "$PACK_LOG" ] || output=$(tail -n 5 "$PACK_LOG")
   if [ -e "$SCRATCH/.stalled.$$" ]; then
     rm_if "$SCRATCH/.stalled.$$" "$GIT_DIR"/objects/pack/tmp_*
     die "no data arrived for ${STALL}s: the sender of $tree is gone (killed, or its connection dropped without closing); $SRC is unchanged"
@@ -474,35 +516,47 @@ cmd_receive() {
     # No commits in the sender's repository: the pushed tree becomes a root commit.
     base=$(attempt "recording the pushed tree" git commit-tree "$tree" -m 'trampoline: the pushed work tree (no commits yet)')
   fi
-  local parent parents=""
-  [ "$base" = "$R_BASE" ] || parents=$(git cat-file -p "$base" | grep '^parent ' | cut -d' ' -f2 || true)
-  for parent in $parents; do
-    if ! git cat-file -e "$parent" 2>/dev/null; then
-      grep -qx "$base" "$GIT_DIR/shallow" 2>/dev/null || echo "$base" >> "$GIT_DIR/shallow"
-      break
-    fi
-  done
+  # A new base: its tree, and whether its parents are here (else it is a shallow commit).
+  local base_tree=$R_BASE_TREE
+  if [ "$base" != "$R_BASE" ]; then
+    local key value parents=() parent
+    base_tree=""
+    while read -r key value; do
+      [ -n "$key" ] || break # the headers end at an empty line
+      case $key in tree) base_tree=$value ;; parent) parents+=("$value") ;; esac
+    done < <(git cat-file commit "$base")
+    [ -n "$base_tree" ] || die "reading the base commit $base failed"
+    for parent in "${parents[@]}"; do
+      if ! git cat-file -e "$parent" 2>/dev/null; then
+        grep -qx "$base" "$GIT_DIR/shallow" 2>/dev/null || echo "$base" >> "$GIT_DIR/shallow"
+        break
+      fi
+    done
+  fi
   local commit=$base
-  if [ "$(git rev-parse "$base^{tree}")" != "$tree" ]; then
+  if [ "$base_tree" != "$tree" ]; then
     commit=$(attempt "recording the pushed tree" git commit-tree "$tree" -p "$base" -m 'trampoline: the pushed work tree (uncommitted changes of the push)')
   fi
 
   # The switch: journaled, and nothing the connection does can stop it halfway.
   trap '' HUP INT TERM PIPE
-  attempt "journaling the push" printf '%s %s %s %s %s %s\n' "$tree" "$commit" "$base" "$branch" "$current" "$force" > "$JOURNAL.new"
+  local journal
+  printf -v journal '%s %s %s %s %s %s' "$tree" "$commit" "$base" "$branch" "$current" "$force"
+  # Written by bash itself; only a failure runs it again through attempt, to say why.
+  { echo "$journal" > "$JOURNAL.new"; } 2>/dev/null || attempt "journaling the push" echo "$journal" > "$JOURNAL.new"
   attempt "journaling the push" mv -f "$JOURNAL.new" "$JOURNAL"
   status=0
-  ( switch_to ) </dev/null >/dev/null 2>"$SCRATCH/.switch.log.$$" || status=$?
+  # Its messages in memory (the volume may be full): no file to write and remove.
+  output=$(switch_to 2>&1 </dev/null >/dev/null) || status=$?
   if [ "$status" = "$EXIT_CHANGED" ]; then
     print_state
     exit "$EXIT_CHANGED"
   fi
   if [ "$status" != 0 ]; then
-    output=$(tail -n 3 "$SCRATCH/.switch.log.$$" | tr '\n' ' ')
+    output=$(last_lines 3 "$output")
     case $output in *'No space left on device'*) volume_full "updating $SRC (the next push finishes it)" ;; esac
     die "updating $SRC to $tree failed ($output); the next push finishes it"
   fi
-  rm_if "$SCRATCH/.switch.log.$$"
   # Loose objects and small packs pile up: git packs them when there are enough. Checked on
   # one framed (sh adapter) push in 16, every other push.
   if [ "$framed" = 0 ] || [ $((RANDOM % 16)) = 0 ]; then git gc --auto --quiet </dev/null >/dev/null 2>&1 || true; fi

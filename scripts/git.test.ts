@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { archiveTree, currentBranch, gitIdentity, headCommit, packObjects, presentObjects, revListArgs, hasUncommittedChanges, headTree, lfsPointers, localTrees, parseCatFileBatch, pushSource, requireRepo, worktreeTree } from './git.ts'
+import { archiveTree, changedObjects, currentBranch, gitIdentity, headCommit, packList, packObjects, presentObjects, revListArgs, hasUncommittedChanges, headTree, lfsPointers, localTrees, parseCatFileBatch, pushSource, requireRepo, worktreeTree } from './git.ts'
 import { ExitCode, UserError } from './errors.ts'
 
 // A real repository in a temporary directory: these are the git behaviours push relies on.
@@ -395,6 +395,22 @@ describe('packs of what the pod lacks', () => {
     const ids = await packedIds(await packObjects(repo, { trees: [tree], commits: [], exclude: [before] }))
     expect(ids).toEqual([tree, run('rev-parse', `${tree}:a.txt`)].sort())
     expect(revListArgs({ trees: [tree], commits: [], exclude: [before, before] })).toEqual(['rev-list', '--objects', tree, '--not', before])
+  })
+
+  it('the objects a tree has and another lacks, by comparing them: what rev-list --not finds', async () => {
+    const before = run('rev-parse', 'HEAD^{tree}')
+    writeFileSync(join(repo, 'a.txt'), 'changed\n')
+    rmSync(join(repo, 'b.txt'))
+    mkdirSync(join(repo, 'new', 'deeper'), { recursive: true })
+    writeFileSync(join(repo, 'new', 'deeper', 'c.txt'), 'c\n')
+    const tree = await worktreeTree(repo)
+    const changed = (await changedObjects(repo, before, tree))!
+    const listed = run('rev-list', '--objects', tree, '--not', before).split('\n').map((line) => line.split(' ')[0])
+    expect([...changed].sort()).toEqual([...listed].sort())
+    expect(await packedIds(packList(repo, [...changed, ...changed]))).toEqual([...listed].sort())
+    expect(await changedObjects(repo, tree, tree)).toEqual([])
+    // A tree that is not here: the caller walks the whole tree instead.
+    expect(await changedObjects(repo, 'f'.repeat(40), tree)).toBeUndefined()
   })
 
   it('knows which ids are here, the branch and the identity', async () => {

@@ -112,11 +112,20 @@ export async function currentBranch(root: string): Promise<string | undefined> {
 
 /** user.name and user.email as git would use them here (either may be unset). */
 export async function gitIdentity(root: string): Promise<{ name?: string; email?: string }> {
-  const [name, email] = await Promise.all(['user.name', 'user.email'].map((key) => git(root, ['config', '--get', key])))
-  return {
-    ...(name.code === 0 && name.stdout.trim() ? { name: name.stdout.trim() } : {}),
-    ...(email.code === 0 && email.stdout.trim() ? { email: email.stdout.trim() } : {}),
+  // One git run for both (`key value` lines; the last of a key wins, as for --get).
+  const result = await git(root, ['config', '-z', '--get-regexp', '^user\\.(name|email)$'])
+  const found: { name?: string; email?: string } = {}
+  for (const entry of result.code === 0 ? result.stdout.split('\0') : []) {
+    const eol = entry.indexOf('\n')
+    const key = eol < 0 ? entry : entry.slice(0, eol)
+    const value = eol < 0 ? '' : entry.slice(eol + 1).trim()
+    if (key === 'user.name' || key === 'user.email') {
+      const field = key === 'user.name' ? 'name' : 'email'
+      if (value) found[field] = value
+      else delete found[field]
+    }
   }
+  return found
 }
 
 /** HEAD's tree id, or undefined when the repository has no commits yet. */
@@ -490,18 +499,47 @@ export interface GitPack {
   kill(): void
 }
 
-/**
- * A pack of the objects of `request` (trees walked, commits alone), without what the
- * receiver already has. No delta search (--window=0: speed over size; deltas already in
- * local packs are reused) and light compression: the pod's disk and the channel are fast,
- * the laptop's CPU is the cost that shows.
- */
+/** A pack (packList) of the objects of `request` (trees walked, commits alone), without what the receiver already has. */
 export async function packObjects(root: string, request: PackRequest, env: NodeJS.ProcessEnv = process.env): Promise<GitPack> {
   const listed = await gitBuffer(root, revListArgs(request), env, '')
   if (listed.code !== 0) throw new UserError(`git rev-list failed for ${request.trees.join(' ')}`, { exitCode: ExitCode.local })
   const lines = listed.stdout.toString('utf8').split('\n').filter(Boolean)
-  const ids = new Set(lines.map((line) => line.slice(0, line.indexOf(' ') < 0 ? undefined : line.indexOf(' '))))
-  for (const commit of request.commits) if (!ids.has(commit)) lines.push(commit)
+  return packList(root, [...lines, ...request.commits], env)
+}
+
+/**
+ * The objects `tree` has and `from` lacks, found by comparing the two trees: time grows
+ * with the difference, where rev-list --not walks every tree of `from`. An object that moved
+ * (in `from` under another path) is listed again: the pack only grows by it. Undefined when
+ * `from` is not in this repository. Submodule commits are not objects of this repository.
+ */
+export async function changedObjects(root: string, from: string, tree: string, env: NodeJS.ProcessEnv = process.env): Promise<string[] | undefined> {
+  if (from === tree) return []
+  const result = await gitBuffer(root, ['diff-tree', '-r', '-t', '-z', '--no-renames', from, tree], env, '')
+  if (result.code !== 0) return undefined
+  const ids = [tree]
+  const fields = result.stdout.toString('utf8').split('\0')
+  // Records: ":<mode> <mode> <id> <id> <status>", then the path.
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [, mode, , id] = fields[i].split(' ')
+    if (mode !== '160000' && id && !/^0+$/.test(id)) ids.push(id)
+  }
+  return ids
+}
+
+/**
+ * A pack of exactly these objects (ids, or rev-list's `id path` lines), each once. No delta
+ * search (--window=0: speed over size; deltas already in local packs are reused) and light
+ * compression: the pod's disk and the channel are fast, the laptop's CPU is what shows.
+ */
+export function packList(root: string, objects: string[], env: NodeJS.ProcessEnv = process.env): GitPack {
+  const lines: string[] = []
+  const seen = new Set<string>()
+  for (const line of objects) {
+    const id = line.slice(0, line.indexOf(' ') < 0 ? undefined : line.indexOf(' '))
+    if (!seen.has(id)) lines.push(line)
+    seen.add(id)
+  }
   const child = spawn('git', ['-c', 'pack.compression=1', 'pack-objects', '--stdout', '-q', '--window=0', '--delta-base-offset'], {
     cwd: root,
     env,

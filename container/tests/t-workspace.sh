@@ -115,6 +115,34 @@ t_ws_pod_changes() {
 }
 check "workspace: edits, new files and deletions made in the pod are reported and refuse a push (66); --force overwrites them, keeping ignored files" t_ws_pod_changes
 
+# The receive's quick check (git status and diff-index on the pod's index) must see every
+# kind of change alone, as the full scan does: one at a time, each refuses (66); undone,
+# the next push goes through. An ignored file alone is no change.
+t_ws_pod_change_kinds() {
+  local change code n=0
+  ws_fresh
+  ws_push "$REPO"
+  ws_in_pod sh -c 'mkdir -p build && echo out > build/x'
+  echo ignored >> "$REPO/src/f3.txt"
+  ws_push "$REPO"
+  for change in 'echo agent >> src/f1.txt' 'chmod +x src/f1.txt' 'rm src/f1.txt && ln -s f2.txt src/f1.txt' \
+    'rm link' 'rm -r src/deep' 'mkdir -p new/deeper && echo x > new/deeper/y' \
+    'git config status.showUntrackedFiles no && echo x > untracked.txt' 'git commit -qm pod --allow-empty'; do
+    n=$((n + 1))
+    ws_in_pod sh -c "$change"
+    echo "local $n" >> "$REPO/src/f3.txt"
+    code=0
+    ws_push "$REPO" >/dev/null 2>"$T/logs/ws-kind-$n" || code=$?
+    [ "$code" = 66 ] || { echo "not refused (exit $code): $change"; return 1; }
+    # Undone: the work tree, index and HEAD as pushed again (the ignored file stays).
+    ws_in_pod sh -c 'git reset -q --soft refs/trampoline/base && git checkout -q -- . && git clean -qfd && git config --unset status.showUntrackedFiles; true'
+  done
+  ws_push "$REPO"
+  ws_same "$REPO" "$(ws_tree "$REPO")" "$WS/src" build
+  [ -e "$WS/src/build/x" ]
+}
+check "workspace: each kind of change in the pod alone refuses a push (edit, mode, type, deletions, untracked files however status is configured, a commit); an ignored file does not" t_ws_pod_change_kinds
+
 t_ws_pod_commit() {
   local out code=0 head work
   ws_fresh

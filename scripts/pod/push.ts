@@ -2,21 +2,25 @@
 // git objects the pod lacks travel, as one `git pack-objects` stream into push-receive.sh
 // over exec, with backpressure end to end; the pod updates the files that changed with
 // git itself. The push is remembered locally only once the pod has said it succeeded.
+import { Writable } from 'node:stream'
 import type { CommandContext } from '../context.ts'
 import { onInterrupt } from '../cleanup.ts'
 import { ExitCode, UserError } from '../errors.ts'
-import { gitIdentity, currentBranch, packObjects, presentObjects, treeEnv, type PushSource } from '../git.ts'
+import { gitIdentity, currentBranch, type PushSource } from '../git.ts'
 import type { ExecSession } from '../kube/exec.ts'
 import { requireRunningPod } from './pods.ts'
 import { ByteProgress } from '../progress.ts'
 import { captureInPod, runInPod } from './run.ts'
 import { isTreeId } from '../workspace.ts'
-import { describeChanges, hasPodChanges, parseState, podHas, type PodState } from '../workspace/state.ts'
+import { PUSH_RECEIVE, WORKSPACE_SRC } from './contract.ts'
+import { packFor, prepareFramed, settleFramed, type PodHolds, type ShRun } from '../workspace/framed.ts'
+import { PUSH_RECEIVE_EXIT, podChangesError, pushReceiveError, receiveArgv } from '../workspace/receive.ts'
+import { hasPodChanges, parseState, podHas, type PodState } from '../workspace/state.ts'
 import { lastPushed, recordPush } from '../workspace/record.ts'
 
 export { lastPushed, parseRecord, recordPush, type PushRecord } from '../workspace/record.ts'
-import { Readable, Writable } from 'node:stream'
-import { PUSH_RECEIVE, TREES_DIR, WORKSPACE_SRC } from './contract.ts'
+export { FramedOutput, PUSHED_MARKER, type ShRun } from '../workspace/framed.ts'
+export { PUSH_RECEIVE_EXIT, podChangesError, pushReceiveError, receiveArgv } from '../workspace/receive.ts'
 
 export interface PushResult {
   tree: string
@@ -40,55 +44,6 @@ export interface PushOptions {
   report?: boolean
   /** Author of the pod's commits (defaults: the local git config). */
   identity?: { name?: string; email?: string }
-}
-
-/** push-receive.sh's exit codes that mean more than "failed" (see its header). */
-export const PUSH_RECEIVE_EXIT = {
-  /** No space left on the instance's volume (ENOSPC's errno). */
-  volumeFull: 28,
-  /** The pod has changes since the last push; its state is on stdout. */
-  podChanges: 66,
-  /** The pod's pushed tree is not the one the sender assumed; its state is on stdout. */
-  resend: 67,
-  /** Another push held the pod's push lock for the whole bounded wait (EX_TEMPFAIL). */
-  busy: 75,
-} as const
-
-/** The pod's push lock (a directory naming its holder; push-receive.sh). */
-const WORKSPACE_TREES_LOCK = `${TREES_DIR}/.push-lock`
-
-/** The error for push-receive.sh exiting non-zero; its own message is already on stderr. */
-export function pushReceiveError(exitCode: number, instance: string, tree: string): UserError {
-  const unchanged = `The previous push in ${WORKSPACE_SRC} is unchanged.`
-  if (exitCode === PUSH_RECEIVE_EXIT.volumeFull) {
-    return new UserError(`the store volume is full: tree ${tree.slice(0, 12)} does not fit on the volume of instance "${instance}" (No space left on device)`, {
-      hint: `${unchanged} Free space with: trampoline maintenance --name ${instance}  (garbage-collects the store), ` +
-        `or give it a bigger volume: trampoline setup --name ${instance} --store-size <bigger>  (where the StorageClass allows resizing; else trampoline clean, then setup --store-size).`,
-      exitCode: ExitCode.failure,
-    })
-  }
-  if (exitCode === PUSH_RECEIVE_EXIT.busy) {
-    return new UserError(`another push to instance "${instance}" held the pod's push lock too long; tree ${tree.slice(0, 12)} was not pushed`, {
-      hint: `${unchanged} Try again when the other push is done (its message says which process holds ${WORKSPACE_TREES_LOCK}).`,
-      exitCode: ExitCode.failure,
-    })
-  }
-  return new UserError(`${PUSH_RECEIVE} in the pod failed with exit code ${exitCode}`, {
-    hint: `${unchanged} See the pod's message above.`,
-    exitCode: ExitCode.failure,
-  })
-}
-
-/** A push refused because it would overwrite what was changed in the pod since the last one. */
-export function podChangesError(instance: string, state: PodState, by: 'push' | 'sh' = 'push'): UserError {
-  const lines = describeChanges(state)
-  const name = instance === 'default' ? '' : ` --name ${instance}`
-  const what = by === 'sh' ? 'the command did not run: pushing the local work tree' : 'the push'
-  return new UserError(`${WORKSPACE_SRC} in the pod has changes made there since the last push, and ${what} would overwrite them:\n    ${lines.join('\n    ')}`, {
-    hint: `See them with: trampoline diff${name}; bring them here with: trampoline pull${name}; ` +
-      `or overwrite them: trampoline push-tarball${name} --worktree --force.`,
-    exitCode: ExitCode.podChanges,
-  })
 }
 
 /** A push whose connection to the cluster was lost: say what that means for the workspace. */
@@ -119,40 +74,12 @@ export async function podTree(context: CommandContext): Promise<string | undefin
   return exitCode === 0 && isTreeId(tree) ? tree : undefined
 }
 
-/** push-receive.sh receive's command line. */
-export function receiveArgv(request: { tree: string; commit?: string; from?: string; branch?: string; force?: boolean; identity?: { name?: string; email?: string } }): string[] {
-  const argv = [PUSH_RECEIVE, 'receive', '--tree', request.tree, '--base', request.commit ?? '-', '--from', request.from ?? '-', '--branch', request.branch ?? 'trampoline']
-  if (request.identity?.name) argv.push('--name', request.identity.name)
-  if (request.identity?.email) argv.push('--email', request.identity.email)
-  if (request.force) argv.push('--force')
-  return argv
-}
-
-/** What the sender believes the pod holds: its objects are left out of the pack. */
-interface PodHolds {
-  tree?: string
-  commit?: string
-}
-
 interface SendResult {
   exitCode: number
   stdout: string
   bytes: number
   objects: number
   seconds: number
-}
-
-/** The pack of the source's objects, without those the pod holds (as far as they are known here). */
-async function packFor(root: string, source: PushSource, holds: PodHolds) {
-  const env = treeEnv(source.tree)
-  const present = await presentObjects(root, [holds.tree, holds.commit].filter((id): id is string => !!id), env)
-  const exclude = [
-    ...(holds.tree && present.includes(holds.tree) ? [holds.tree] : []),
-    ...(holds.commit && present.includes(holds.commit) ? [`${holds.commit}^{tree}`] : []),
-  ]
-  const trees = source.commit ? [source.tree, `${source.commit}^{tree}`] : [source.tree]
-  const commits = source.commit && source.commit !== holds.commit ? [source.commit] : []
-  return packObjects(root, { trees, commits, exclude }, env)
 }
 
 /** Stream one pack into push-receive.sh receive. Resolves to its exit code and stdout. */
@@ -244,65 +171,6 @@ export async function pushTree(context: CommandContext, root: string, source: Pu
   return pushWorkspace(context, root, source, options, { tree: state.pushed, commit: state.base }, 'push')
 }
 
-/** The line push-receive.sh receive --framed prints once the push is done (the command's output follows). */
-export const PUSHED_MARKER = 'trampoline-pushed'
-/** Packs up to this size go in the command's exec (held in memory to send their length first). */
-const FRAMED_PACK_LIMIT = 8 * 1024 * 1024
-
-/** Collect a pack in memory, up to `limit` bytes; undefined (and git stopped) beyond. */
-async function packBuffer(pack: Awaited<ReturnType<typeof packObjects>>, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of pack.stream) {
-    size += (chunk as Buffer).length
-    if (size > limit) {
-      pack.kill()
-      return undefined
-    }
-    chunks.push(chunk as Buffer)
-  }
-  await pack.done
-  return Buffer.concat(chunks)
-}
-
-/**
- * Stdout of a framed receive: the first line is push-receive.sh's (the marker once the push
- * is done, else its state), everything after the marker is the command's and passes through.
- */
-export class FramedOutput extends Writable {
-  pushed = false
-  /** What came before (or instead of) the marker: the receiver's state when it refused. */
-  report = Buffer.alloc(0)
-  private readonly target: Writable
-
-  constructor(target: Writable) {
-    super()
-    this.target = target
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (!this.pushed) {
-      this.report = Buffer.concat([this.report, chunk])
-      const eol = this.report.indexOf(0x0a)
-      // No whole line yet, or a first line that is not the marker (a state report): keep it.
-      if (eol < 0 || this.report.subarray(0, eol).toString('utf8') !== PUSHED_MARKER) return callback()
-      this.pushed = true
-      chunk = this.report.subarray(eol + 1)
-      this.report = Buffer.alloc(0)
-      if (!chunk.length) return callback()
-    }
-    if (this.target.write(chunk)) callback()
-    else this.target.once('drain', () => callback())
-  }
-}
-
-export interface ShRun {
-  command: string[]
-  stdin: Readable
-  stdout: Writable
-  stderr: Writable
-}
-
 /**
  * The sh adapter: push the work tree if it changed since the last push, then run the
  * command in the pod. An unchanged tree costs no round trip (local state); a changed one
@@ -313,32 +181,23 @@ export interface ShRun {
  */
 export async function runAfterPush(context: CommandContext, root: string, source: PushSource, run: ShRun): Promise<{ exitCode: number; push: PushResult }> {
   const base = { tree: source.tree, from: source.from, commit: source.commit, workspace: WORKSPACE_SRC }
-  const plain = async (push: PushResult) => ({ exitCode: await runInPod(context, run), push })
   const last = lastPushed(context.state)
-  if (last?.tree === source.tree && last.commit === source.commit) return plain({ ...base, bytes: 0, objects: 0, seconds: 0, skipped: true })
+  if (last?.tree === source.tree && last.commit === source.commit) return { exitCode: await runInPod(context, run), push: { ...base, bytes: 0, objects: 0, seconds: 0, skipped: true } }
 
   const started = performance.now()
-  const [branch, identity, pack] = await Promise.all([currentBranch(root), gitIdentity(root), packFor(root, source, last ?? {})])
-  const objects = pack.objects
-  const packed = await packBuffer(pack, FRAMED_PACK_LIMIT)
-  if (!packed) return plain(await pushWorkspace(context, root, source, {}, undefined, 'sh'))
+  const framed = await prepareFramed(root, source, last, run)
+  if (!framed) return pushThenRun(context, root, source, run)
+  const exitCode = await runInPod(context, framed)
+  const outcome = settleFramed(context.state, context.names.instance, source, framed, exitCode)
+  if ('resend' in outcome) return pushThenRun(context, root, source, run, outcome.resend)
+  return { exitCode, push: { ...base, bytes: framed.bytes, objects: framed.objects, seconds: (performance.now() - started) / 1000, skipped: false } }
+}
 
-  const header = Buffer.from(`${packed.length}\n`)
-  async function* input(): AsyncGenerator<Buffer> {
-    yield Buffer.concat([header, packed!])
-    for await (const chunk of run.stdin) yield chunk as Buffer
-  }
-  const stdout = new FramedOutput(run.stdout)
-  const argv = [...receiveArgv({ tree: source.tree, commit: source.commit, from: last?.tree, branch, identity }), '--objects', String(objects), '--framed', '--', ...run.command]
-  const exitCode = await runInPod(context, { command: argv, stdin: Readable.from(input()), stdout, stderr: run.stderr })
-  if (stdout.pushed) {
-    recordPush(context.state, { tree: source.tree, commit: source.commit })
-    return { exitCode, push: { ...base, bytes: packed.length, objects, seconds: (performance.now() - started) / 1000, skipped: false } }
-  }
-  if (exitCode === PUSH_RECEIVE_EXIT.podChanges) throw podChangesError(context.names.instance, parseState(stdout.report), 'sh')
-  if (exitCode === PUSH_RECEIVE_EXIT.resend) {
-    const pod = parseState(stdout.report)
-    return plain(await pushWorkspace(context, root, source, {}, { tree: pod.pushed, commit: pod.base }, 'sh'))
-  }
-  throw pushReceiveError(exitCode, context.names.instance, source.tree)
+/**
+ * The sh adapter's way when the framed push cannot be used: a push of its own (of what the
+ * pod lacks according to `pod`, its state, when known), then the command in its own exec.
+ */
+export async function pushThenRun(context: CommandContext, root: string, source: PushSource, run: ShRun, pod?: PodState): Promise<{ exitCode: number; push: PushResult }> {
+  const push = await pushWorkspace(context, root, source, {}, pod && { tree: pod.pushed, commit: pod.base }, 'sh')
+  return { exitCode: await runInPod(context, run), push }
 }
