@@ -76,12 +76,22 @@ poll() {
   done
 }
 
-# json_field PATH: the value at PATH (dot-separated keys and array indexes, `0.id`,
-# `outputs.length`) of the JSON on stdin. Strings print bare, objects and arrays as
-# JSON, a missing field as `undefined`. Data is only parsed, never evaluated. Node:
-# test.sh's $node_bin, else the repository's pinned one, else PATH's.
+# json_field PATH: the value at PATH (dot-separated keys and array indexes: `0.id`,
+# `outputs.length`) of the JSON on stdin. Strings print bare, objects and arrays as JSON,
+# a missing field as `undefined`. A `*` step maps over an array, one line per element
+# (`active.*`, `workers.*.pod`; nothing for an empty array). Data is only parsed, never
+# evaluated. Node: test.sh's $node_bin, else the repository's pinned one, else PATH's.
 json_field() {
   local node=${node_bin:-$test_lib_root/node_modules/.bin/node}
   [[ -x $node ]] || node=node
-  "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("."))v=v?.[k];console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"
+  # One write: a reader that stops early (grep -q) never makes node fail on a closed pipe.
+  "$node" -e '
+    const get = (v, path) => !path.length ? [v]
+      : path[0] === "*" ? (Array.isArray(v) ? v : []).flatMap((e) => get(e, path.slice(1)))
+      : get(v?.[path[0]], path.slice(1));
+    let s = "";
+    process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const values = get(JSON.parse(s), process.argv[1].split("."));
+      process.stdout.write(values.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v)) + "\n").join(""));
+    });' "$1"
 }

@@ -62,6 +62,8 @@ expect "an array's length" 2 "$(field farm.workers.length)"
 expect "a boolean, a number, null" "true 0 null" "$(field farm.workers.0.reused) $(field n) $(field none)"
 expect "an object prints as JSON" '{"id":"w0","reused":true}' "$(field farm.workers.0)"
 expect "a missing field prints undefined" "undefined undefined" "$(field nope) $(field nope.deeper)"
+expect "* maps over an array, one line each" $'w0\nw1' "$(field 'farm.workers.*.id')"
+expect "* over an empty array prints nothing" "" "$(json_field 'list.*.id' <<<'{"list":[]}')"
 expect "a string that looks like code is only a string" "\$(touch $scratch/evaluated) absent" \
   "$(field s) $([[ -e $scratch/evaluated ]] && echo evaluated || echo absent)"
 
