@@ -25,7 +25,8 @@ summary() {
 # set -euo pipefail, called as a plain command and not as an `if` condition (there bash
 # ignores set -e and only a function's last command would decide). A check called from
 # a context that already ignores set -e (a function run as `f || ...`) has the same hole:
-# call journeys plainly.
+# call journeys plainly. Inside COMMAND, set -e never counts `! cmd` nor the failure of a
+# non-final part of `a && b`: write `! cmd || return 1`.
 # With CHECK_LOG_DIR set, COMMAND's output and an xtrace go to files there, and a failed
 # check shows their tails (the container tests); otherwise the output passes through.
 check() {

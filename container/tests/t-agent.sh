@@ -164,7 +164,7 @@ t_agent_key_never_arrives() {
   cat "$T/logs/agent-timeout.out"
   [ "$code" = 69 ]
   grep -q 'did not reach /etc/trampoline/agent/ANTHROPIC_API_KEY within 2s' "$T/logs/agent-timeout.out"
-  ! grep -q '^argv:' "$T/logs/agent-timeout.out"
+  ! grep -q '^argv:' "$T/logs/agent-timeout.out" || return 1
   no_key_in "$T/logs/agent-timeout.out"
 }
 check "agent: a key that never arrives ends the session after the bounded wait (exit 69), key unprinted" t_agent_key_never_arrives
@@ -275,7 +275,7 @@ t_sessions_provide_tmux() {
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1)
   [ "$out" = "$store/bin/tmux" ]
   # Maintenance keeps it (a GC root).
-  ! as_user nix-store --gc --print-dead 2>/dev/null | grep -qxF "$store"
+  ! as_user nix-store --gc --print-dead 2>/dev/null | grep -qxF "$store" || return 1
   user_exec env PATH="$TOOLSET" "$store/bin/tmux" -V | grep -q '^tmux '
 }
 check "sessions: --provide-tmux roots a store path (here one the user added; the e2e substitutes it) as gcroots/trampoline/agent-tmux, once; offline nixpkgs#tmux fails clearly (72)" t_sessions_provide_tmux
@@ -298,7 +298,7 @@ t_sessions_detach_reattach() {
   json_is "$d" 0.id.length 8
   id=$(json_field 0.id <<<"$d")
   # The key is in the session's environment only, on no command line.
-  ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B"
+  ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B" || return 1
   # The connection drops: the terminal goes away under the client.
   kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
   poll 20 first_attached_is 0 || { sessions_json; return 1; }

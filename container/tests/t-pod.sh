@@ -58,17 +58,17 @@ t_ssh_pinned() {
 check "ssh: the pinned host key and the authorized key log in as trampoline; nix on PATH with NIX_REMOTE=daemon" t_ssh_pinned
 
 t_ssh_rejects() {
-  ! pod_ssh "$T/keys/other" true 2>"$T/logs/ssh-other"
+  ! pod_ssh "$T/keys/other" true 2>"$T/logs/ssh-other" || return 1
   grep -q 'Permission denied' "$T/logs/ssh-other"
   ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" \
-    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 root@127.0.0.1 true 2>/dev/null
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 root@127.0.0.1 true 2>/dev/null || return 1
   ! ssh -F /dev/null -o PubkeyAuthentication=no -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=yes \
     -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
-    -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-password"
+    -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-password" || return 1
   grep -q 'Permission denied (publickey)' "$T/logs/ssh-password"
   # A client pinning a different host key refuses the server.
   ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts.wrong" \
-    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-wrong-host"
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-wrong-host" || return 1
   grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$T/logs/ssh-wrong-host"
 }
 check "ssh: another key, root, passwords and a client pinning another host key are all refused" t_ssh_rejects
@@ -129,9 +129,9 @@ check "push: /workspace/src becomes a git work tree at the pushed tree, updated 
 
 TREE3=$(push_commit 3)
 t_push_bad() {
-  ! head -c 20000 /dev/urandom | ws_receive receive --tree "$TREE3" --base "$(git -C "$T/repo" rev-parse HEAD)" --from "$TREE2" 2>"$T/logs/push-corrupt"
+  ! head -c 20000 /dev/urandom | ws_receive receive --tree "$TREE3" --base "$(git -C "$T/repo" rev-parse HEAD)" --from "$TREE2" 2>"$T/logs/push-corrupt" || return 1
   grep -q 'corrupt' "$T/logs/push-corrupt"
-  ! ws_receive receive --tree '../etc' --base - < /dev/null 2>"$T/logs/push-badid"
+  ! ws_receive receive --tree '../etc' --base - < /dev/null 2>"$T/logs/push-badid" || return 1
   grep -q usage "$T/logs/push-badid"
   [ "$(cat /workspace/src/README)" = "version 2" ]
   push "$TREE3"
@@ -161,7 +161,7 @@ t_maintenance() {
   [ "$freed" = $((before - after)) ]
   [ "$after" -gt 0 ]
   [ "$freed" -ge 4000000 ] || { echo "freed only $freed"; return 1; }
-  ! user_exec nix-store --check-validity "$garbage" 2>/dev/null
+  ! user_exec nix-store --check-validity "$garbage" 2>/dev/null || return 1
   [ ! -e "$garbage" ]
   user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P2"
   [ "$(cat /workspace/src/README)" = "version 3" ]

@@ -100,7 +100,7 @@ t_ws_pod_changes() {
   out=$(ws_receive state | tr '\0' '\n')
   echo "$out"
   grep -qx 'changes' <<<"$out" && grep -qx 'src/f1.txt' <<<"$out" && grep -qx 'agent.txt' <<<"$out" && grep -qx 'src/f2.txt' <<<"$out"
-  ! grep -q 'build/x' <<<"$out"
+  ! grep -q 'build/x' <<<"$out" || return 1
   # A local change pushed now is refused (66), naming the files; the pod is untouched.
   echo local >> "$REPO/src/f3.txt"
   ws_push "$REPO" >"$T/ws-refused.out" 2>"$T/logs/ws-refused" || code=$?
@@ -166,17 +166,17 @@ t_ws_cut_short() {
   tree=$(ws_tree "$REPO")
   ws_pack "$REPO" "$tree" "$(git -C "$REPO" rev-parse HEAD)" "$before" > "$T/ws.pack"
   cut=$(( $(stat -c %s "$T/ws.pack") / 2 ))
-  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-cut"
+  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-cut" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-cut"
   # The same through unpack-objects (a pack of few objects).
-  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" --objects 3 2>"$T/logs/ws-cut-loose"
+  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" --objects 3 2>"$T/logs/ws-cut-loose" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-cut-loose"
-  ! head -c 5000 /dev/urandom | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-random"
+  ! head -c 5000 /dev/urandom | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-random" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-random"
   # Nothing changed, nothing is left, and the lock is free.
   [ "$(ws_pushed)" = "$before" ]
   ws_same "$REPO" "$before" "$WS/src"
-  ! compgen -G "$WS/src/.git/objects/pack/tmp_*" && [ ! -e "$WS/.trees/.push-lock" ]
+  ! compgen -G "$WS/src/.git/objects/pack/tmp_*" && [ ! -e "$WS/.trees/.push-lock" ] || return 1
   grep -qx "worktree $before" <(ws_receive state)
   ws_push "$REPO"
   ws_same "$REPO" "$tree" "$WS/src"
@@ -219,7 +219,7 @@ t_ws_stalled_and_killed() {
   # A sender that stops mid-pack without closing: the stall watch ends it.
   (head -c 100 "$T/ws.pack"; exec sleep 60) > "$T/ws.fifo" &
   producer=$!
-  ! WS_EXTRA=TRAMPOLINE_PUSH_STALL=5 ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>"$T/logs/ws-stall"
+  ! WS_EXTRA=TRAMPOLINE_PUSH_STALL=5 ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>"$T/logs/ws-stall" || return 1
   kill_tree "$producer"; wait "$producer" 2>/dev/null || true
   grep -q 'no data arrived for 5s' "$T/logs/ws-stall"
   [ "$(ws_pushed)" = "$before" ] && [ ! -e "$WS/.trees/.push-lock" ]
