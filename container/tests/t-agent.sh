@@ -82,7 +82,7 @@ t_agent_key() {
   grep -qxF 'argv: [--version]' <<<"$out"
   grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qx 'autoupdater: 1' <<<"$out"
-  no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err"
+  no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err" || return 1
   [ ! -s "$T/logs/agent-key.err" ]
   # Without an expected fingerprint (a pod-side run) the mounted key serves as well.
   out=$(agent -- -- -p x)
@@ -125,7 +125,7 @@ t_agent_after_push() {
   echo "$out"
   grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qxF 'argv: [--continue] [-p] [after the push]' <<<"$out"
-  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ]
+  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ] || return 1
   if [ "$(src_key)" != -workspace-src ]; then
     # Trees behind a link: the new one leads to the workspace's, the removed one's link is gone.
     [ "$(readlink "$PROJECTS/$(src_key)")" = -workspace-src ]
@@ -173,14 +173,14 @@ t_agent_preconditions() {
   local code=0 out
   agent TRAMPOLINE_AGENT_SECRET_DIR=/etc/trampoline/none -- -- -p x >"$T/logs/agent-nomount" 2>&1 || code=$?
   cat "$T/logs/agent-nomount"
-  [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount"
+  [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount" || return 1
   code=0
   user_exec env PATH="$TOOLSET" /opt/trampoline/agent-session.sh -- -p x >"$T/logs/agent-noclaude" 2>&1 || code=$?
   cat "$T/logs/agent-noclaude"
-  [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude"
+  [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude" || return 1
   out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" TRAMPOLINE_WORKSPACE_SRC=/workspace/none -- -- -p x 2>"$T/logs/agent-nopush")
   echo "$out"; cat "$T/logs/agent-nopush"
-  grep -qx 'cwd: /home/trampoline' <<<"$out" && grep -q 'nothing pushed yet' "$T/logs/agent-nopush"
+  grep -qx 'cwd: /home/trampoline' <<<"$out" && grep -q 'nothing pushed yet' "$T/logs/agent-nopush" || return 1
   code=0
   agent -- --key-sha256 'not hex' -- x >/dev/null 2>&1 || code=$?
   [ "$code" = 2 ]
@@ -256,7 +256,7 @@ t_sessions_provide_tmux() {
   # Nothing to realise offline: a clear failure, nothing linked.
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1) || code=$?
   echo "$out"
-  [ "$code" = 72 ] && grep -q 'could not realise nixpkgs#tmux' <<<"$out"
+  [ "$code" = 72 ] && grep -q 'could not realise nixpkgs#tmux' <<<"$out" || return 1
   [ ! -e "$TMUX_ROOT" ]
   code=0
   user_script /opt/trampoline/agent-session.sh --attach >/dev/null 2>&1 || code=$?
@@ -265,7 +265,7 @@ t_sessions_provide_tmux() {
   code=0
   agent -- --key-sha256 "${SHA_A:0:16}" --detachable -- x >"$T/logs/no-tmux" 2>&1 || code=$?
   cat "$T/logs/no-tmux"
-  [ "$code" = 72 ] && grep -q 'no tmux in this pod' "$T/logs/no-tmux"
+  [ "$code" = 72 ] && grep -q 'no tmux in this pod' "$T/logs/no-tmux" || return 1
   # A store path: realised through the daemon, rooted, its bin/tmux printed.
   store=$(as_user nix-store --add "$T/tmux-3.3a-bundle")
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux "$store" --replace)

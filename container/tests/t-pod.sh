@@ -114,14 +114,14 @@ t_push_good() {
   git -C "$T/repo" checkout -q HEAD~1
   out=$(push "$TREE1" 2>&1)
   [ -z "$out" ] || { echo "printed: $out"; return 1; }
-  [ -d /workspace/src/.git ] && [ ! -L /workspace/src ]
-  [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ]
+  [ -d /workspace/src/.git ] && [ ! -L /workspace/src ] || return 1
+  [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ] || return 1
   [ "$(stat -c %u /workspace/src/README)" = 1000 ]
-  [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ]
+  [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ] || return 1
   inode=$(stat -c %i /workspace/src)
   git -C "$T/repo" checkout -q main
   push "$TREE2"
-  [ "$(cat /workspace/src/README)" = "version 2" ] && [ "$(stat -c %i /workspace/src)" = "$inode" ]
+  [ "$(cat /workspace/src/README)" = "version 2" ] && [ "$(stat -c %i /workspace/src)" = "$inode" ] || return 1
   ws_same "$T/repo" "$TREE2" /workspace/src
   [ "$(ls /workspace/.trees)" = pushed ]
 }
@@ -530,7 +530,7 @@ note "build ${BUILD_STATUS}, session ended at +$((SESSION_END - t0))s, user cont
 
 t_busy_not_stopped() {
   cat "$T/monitor-during-build.json" "$T/monitor-after-build.json"
-  [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ]
+  [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ] || return 1
   [ "$BUILD_STATUS" = 0 ] || { cat "$T/logs/slow-build"; return 1; }
   local during after
   during=$(cat "$T/monitor-during-build.json") after=$(cat "$T/monitor-after-build.json")
@@ -569,7 +569,7 @@ start_daemon
 poll 30 not running "$DAEMON" || true
 set +e; if running "$DAEMON"; then RESTART_D_STATUS=running; else wait "$DAEMON"; RESTART_D_STATUS=$?; fi; set -e
 t_stays_stopped() {
-  [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ]
+  [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ] || return 1
   grep -q '^idle: ' "$T/term-user" && grep -q '^idle: ' "$T/term-daemon"
 }
 check "lifecycle: containers restarted after the shutdown request stay stopped (exit 0)" t_stays_stopped

@@ -91,7 +91,7 @@ t_half_renamed() {
   cp -a "$T/img/nix/var" /mnt/nix/.trampoline-staging/var
   echo junk > /mnt/nix/store/leftover
   store_init
-  [ -s /mnt/nix/.trampoline-initialised ] && [ -d /mnt/nix/var/nix/db ] && [ ! -e /mnt/nix/store/leftover ]
+  [ -s /mnt/nix/.trampoline-initialised ] && [ -d /mnt/nix/var/nix/db ] && [ ! -e /mnt/nix/store/leftover ] || return 1
   diff <(store_listing "$T/img/nix") <(store_listing /mnt/nix)
 }
 check "store-init: a run killed between its renames is redone from scratch" t_half_renamed
