@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONTAINER=$(dirname "$HERE")
 
 if [ -z "${TRAMPOLINE_ITEST_INNER:-}" ]; then
-  [ "$(id -u)" = 0 ] || { echo "FAIL: container/tests/image.sh must run as root"; echo "0 passed, 1 failed"; exit 1; }
+  [ "$(id -u)" = 0 ] || { echo "FAIL container/tests/image.sh must run as root"; echo "0 passed, 1 failed"; exit 1; }
   archive=${1:-$("$CONTAINER/image/build-test-image.sh")}
   W=$(mktemp -d /tmp/trampoline-itest.XXXXXX)
   chmod 0755 "$W"
@@ -21,7 +21,7 @@ if [ -z "${TRAMPOLINE_ITEST_INNER:-}" ]; then
   TRAMPOLINE_ITEST_INNER=1 W=$W timeout --kill-after=30 900 unshare --mount --net --propagation private -- "$0"
   rc=$?
   set -e
-  [ "$rc" != 124 ] || { echo "FAIL: the image test did not finish within 15 minutes"; echo "0 passed, 1 failed"; }
+  [ "$rc" != 124 ] || { echo "FAIL the image test did not finish within 15 minutes"; echo "0 passed, 1 failed"; }
   if [ -n "${TRAMPOLINE_CTEST_KEEP:-}" ]; then echo "scratch kept in $W" >&2; else rm -rf "$W"; fi
   exit "$rc"
 fi
@@ -95,14 +95,14 @@ install -m 0644 -o 1000 -g 1000 /dev/null "$R/run/trampoline-term-user"
 unshare --pid --fork --mount-proc="$R/proc" chroot "$R" "${CENV[@]}" TRAMPOLINE_TERMINATION_LOG=/dev/stderr \
   /opt/trampoline/entrypoint-daemon.sh >"$T/logs/daemon.log" 2>&1 &
 DAEMON=$!
-t_daemon() { wait_for 60 in_image "${CENV[@]}" nix --extra-experimental-features nix-command store ping --store daemon || { cat "$T/logs/daemon.log"; return 1; }; }
+t_daemon() { poll 60 in_image "${CENV[@]}" nix --extra-experimental-features nix-command store ping --store daemon || { cat "$T/logs/daemon.log"; return 1; }; }
 check "image: entrypoint-daemon.sh runs Debian's nix-daemon; the readiness probe answers" t_daemon
 
 unshare --pid --fork --mount-proc="$R/proc" chroot "$R" setpriv --reuid=1000 --regid=1000 --clear-groups \
   --bounding-set=-all --no-new-privs "${UENV[@]}" TRAMPOLINE_IDLE_TIMEOUT=3 TRAMPOLINE_MONITOR_INTERVAL=1 \
   TRAMPOLINE_TERMINATION_LOG=/run/trampoline-term-user /opt/trampoline/entrypoint-user.sh >"$T/logs/user.log" 2>&1 &
 USER_CTR=$!
-t_sshd() { wait_for 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }; }
+t_sshd() { poll 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }; }
 check "image: entrypoint-user.sh starts the image's sshd as UID 1000 on 2222" t_sshd
 
 # A session held open through the build keeps the 3s-timeout pod up.
@@ -131,10 +131,10 @@ valid" ]
 check "image: ssh with pinned keys; nix copy --to ssh-ng:// reaches the image's nix-daemon" t_ssh
 
 kill_tree "$HOLD"; wait "$HOLD" 2>/dev/null || true
-wait_for 60 not running "$USER_CTR" || true
+poll 60 not running "$USER_CTR" || true
 set +e
 if running "$USER_CTR"; then USER_STATUS=running; else wait "$USER_CTR"; USER_STATUS=$?; fi
-wait_for 20 not running "$DAEMON" || true
+poll 20 not running "$DAEMON" || true
 if running "$DAEMON"; then DAEMON_STATUS=running; else wait "$DAEMON"; DAEMON_STATUS=$?; fi
 set -e
 t_idle() {
@@ -144,5 +144,4 @@ t_idle() {
 }
 check "image: idle with no session, both containers exit 0 with 'idle: <reason>'" t_idle
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary

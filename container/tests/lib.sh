@@ -4,8 +4,12 @@
 # /run/trampoline, /opt/trampoline and /etc/trampoline/ssh are mounts private to it.
 # Each "container" is a PID namespace of its own (unshare --pid), like in Kubernetes,
 # and an "exec" enters it from outside (nsenter), so its parent pid inside is 0.
+# log, pass, fail, check, poll, json_field and summary: test/lib.sh. Each check's output
+# and trace go to $T/logs, shown when it fails.
 
-PASSED=0 FAILED=0
+# shellcheck source=test/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../test/lib.sh"
+CHECK_LOG_DIR=$T/logs
 # The in-pod scripts run with PATH holding only what the official nixos/nix image ships
 # (make_toolset): a script that needs anything else fails here, not on a user's cluster.
 export TOOLSET=$T/toolset/bin
@@ -13,9 +17,8 @@ USER_ENV=(HOME=/home/trampoline USER=trampoline LOGNAME=trampoline
   PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin NIX_REMOTE=daemon NIX_CONF_DIR=/opt/trampoline)
 AS_USER=(setpriv --reuid=1000 --regid=1000 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
 
-log() { echo "    $*" >&2; }
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL: $1"; FAILED=$((FAILED + 1)); }
+# note TEXT: a remark in the test's log, beside the checks (not a section).
+note() { echo "    $*" >&2; }
 
 # make_toolset: $TOOLSET with the tools of Nix's docker.nix image, linked from this host:
 # bash (also as sh), coreutils, tar, gzip, grep, findutils, which, curl, wget, less, man,
@@ -32,37 +35,6 @@ make_toolset() {
     ln -sfn "$path" "$TOOLSET/$tool"
   done
   ln -sfn "$(command -v bash)" "$TOOLSET/sh"
-}
-
-# check NAME FUNCTION [ARGS...]: run one test function, its output kept for failures. Any
-# failing command fails the test: the subshell runs as a plain command, not as an `if`
-# condition (where bash would ignore its set -e and only the last command would count).
-check() {
-  local name=$1 out=$T/logs/check-$((PASSED + FAILED)).log rc
-  shift
-  set +e
-  # The trace goes to a file of its own (fd 9), so it never mixes into captured output.
-  ( set -euo pipefail; exec 9>"$out.trace"; BASH_XTRACEFD=9; set -x; "$@" ) >"$out" 2>&1
-  rc=$?
-  set -e
-  if [ "$rc" = 0 ]; then
-    pass "$name"
-  else
-    fail "$name"
-    tail -n 25 "$out" | sed 's/^/    | /'
-    echo "    | last commands:"
-    tail -n 5 "$out.trace" | sed 's/^/    | /'
-  fi
-}
-
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds; false after SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
 }
 
 not() { ! "$@"; }
@@ -112,7 +84,7 @@ start_daemon() {
     NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" TRAMPOLINE_SUBSTITUTERS= \
     /opt/trampoline/entrypoint-daemon.sh >>"$T/logs/daemon.log" 2>&1 &
   DAEMON=$!
-  wait_for 20 started "$DAEMON"
+  poll 20 started "$DAEMON"
   DAEMON_INIT=$(init_pid "$DAEMON")
 }
 
@@ -135,7 +107,7 @@ start_user() {
     TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
     /opt/trampoline/entrypoint-user.sh >>"$T/logs/user.log" 2>&1 &
   USER_CTR=$!
-  wait_for 20 started "$USER_CTR"
+  poll 20 started "$USER_CTR"
   USER_INIT=$(init_pid "$USER_CTR")
 }
 
@@ -156,7 +128,7 @@ stop_container() {
   [ -n "$pid" ] && running "$pid" || { [ -z "$pid" ] || wait "$pid" 2>/dev/null; return 0; }
   init=$(init_pid "$pid")
   [ -n "$init" ] && kill -TERM "$init" 2>/dev/null
-  wait_for 10 not running "$pid" || { [ -n "$init" ] && kill -KILL "$init" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; }
+  poll 10 not running "$pid" || { [ -n "$init" ] && kill -KILL "$init" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; }
   wait "$pid" 2>/dev/null || true
 }
 
@@ -174,5 +146,18 @@ monitor_check() {
   user_script env TRAMPOLINE_IDLE_TIMEOUT="${1:-1800}" /opt/trampoline/shutdown-monitor.sh --check
 }
 
-# json_get JSON EXPR: evaluate a python expression on the parsed JSON (as `d`).
-json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+# json_is JSON PATH WANT: the field at PATH (json_field's) of JSON prints as WANT.
+json_is() {
+  local got
+  got=$(json_field "$2" <<<"$1")
+  [ "$got" = "$3" ] || { echo "$2 is $got, not $3"; return 1; }
+}
+# json_between JSON PATH MIN [MAX]: the number at PATH is at least MIN (and at most MAX).
+json_between() {
+  local got
+  got=$(json_field "$2" <<<"$1")
+  [[ $got =~ ^-?[0-9]+$ ]] && [ "$got" -ge "$3" ] && [ "$got" -le "${4:-$got}" ] ||
+    { echo "$2 is $got, not in $3..${4:-}"; return 1; }
+}
+# active_of JSON: a monitor decision's activity entries ("exec 12: sleep 30"), one a line.
+active_of() { json_field 'active.*' <<<"$1"; }

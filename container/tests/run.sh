@@ -16,7 +16,7 @@ CONTAINER=$(dirname "$HERE")
 
 if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "FAIL: container/tests/run.sh must run as root (namespaces, a real nix-daemon)"
+    echo "FAIL container/tests/run.sh must run as root (namespaces, a real nix-daemon)"
     echo "0 passed, 1 failed"
     exit 1
   fi
@@ -27,6 +27,8 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
     command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
   done
   python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
+  # json_field (test/lib.sh) runs on the repository's pinned node, else on the system's.
+  [ -x "$CONTAINER/../node_modules/.bin/node" ] || command -v node >/dev/null || missing+=(nodejs)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing test dependencies: ${missing[*]}" >&2
@@ -52,7 +54,7 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   rc=$?
   set -e
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-    echo "FAIL: the container tests did not finish within 20 minutes"
+    echo "FAIL the container tests did not finish within 20 minutes"
     echo "0 passed, 1 failed"
   fi
   flock -u "$ctest_lock"
@@ -164,5 +166,4 @@ for name in "${suites[@]}"; do
 done
 
 echo "container tests took $((SECONDS - started))s" >&2
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary

@@ -69,9 +69,9 @@ src_key() { project_key "$(src_real)"; }
 # The pod again, idle timeout long enough not to interfere.
 rm -f /run/trampoline/shutdown /run/trampoline/last-push
 start_daemon
-wait_for 60 daemon_ready || cat "$T/logs/daemon.log"
+poll 60 daemon_ready || cat "$T/logs/daemon.log"
 start_user 1800
-wait_for 90 sshd_ready || cat "$T/logs/user.log"
+poll 90 sshd_ready || cat "$T/logs/user.log"
 put_agent_key "$KEY_A"
 
 t_agent_key() {
@@ -82,7 +82,7 @@ t_agent_key() {
   grep -qxF 'argv: [--version]' <<<"$out"
   grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qx 'autoupdater: 1' <<<"$out"
-  no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err"
+  no_key_in <<<"$out" && no_key_in "$T/logs/agent-key.err" || return 1
   [ ! -s "$T/logs/agent-key.err" ]
   # Without an expected fingerprint (a pod-side run) the mounted key serves as well.
   out=$(agent -- -- -p x)
@@ -125,7 +125,7 @@ t_agent_after_push() {
   echo "$out"
   grep -qx "cwd: $(src_real)" <<<"$out"
   grep -qxF 'argv: [--continue] [-p] [after the push]' <<<"$out"
-  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ]
+  [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ] && [ -f "$PROJECTS/-workspace-src/22222222-bbbb.jsonl" ] || return 1
   if [ "$(src_key)" != -workspace-src ]; then
     # Trees behind a link: the new one leads to the workspace's, the removed one's link is gone.
     [ "$(readlink "$PROJECTS/$(src_key)")" = -workspace-src ]
@@ -164,7 +164,7 @@ t_agent_key_never_arrives() {
   cat "$T/logs/agent-timeout.out"
   [ "$code" = 69 ]
   grep -q 'did not reach /etc/trampoline/agent/ANTHROPIC_API_KEY within 2s' "$T/logs/agent-timeout.out"
-  ! grep -q '^argv:' "$T/logs/agent-timeout.out"
+  ! grep -q '^argv:' "$T/logs/agent-timeout.out" || return 1
   no_key_in "$T/logs/agent-timeout.out"
 }
 check "agent: a key that never arrives ends the session after the bounded wait (exit 69), key unprinted" t_agent_key_never_arrives
@@ -173,14 +173,14 @@ t_agent_preconditions() {
   local code=0 out
   agent TRAMPOLINE_AGENT_SECRET_DIR=/etc/trampoline/none -- -- -p x >"$T/logs/agent-nomount" 2>&1 || code=$?
   cat "$T/logs/agent-nomount"
-  [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount"
+  [ "$code" = 78 ] && grep -q 'older trampoline' "$T/logs/agent-nomount" || return 1
   code=0
   user_exec env PATH="$TOOLSET" /opt/trampoline/agent-session.sh -- -p x >"$T/logs/agent-noclaude" 2>&1 || code=$?
   cat "$T/logs/agent-noclaude"
-  [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude"
+  [ "$code" = 127 ] && grep -q 'claude is not installed' "$T/logs/agent-noclaude" || return 1
   out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" TRAMPOLINE_WORKSPACE_SRC=/workspace/none -- -- -p x 2>"$T/logs/agent-nopush")
   echo "$out"; cat "$T/logs/agent-nopush"
-  grep -qx 'cwd: /home/trampoline' <<<"$out" && grep -q 'nothing pushed yet' "$T/logs/agent-nopush"
+  grep -qx 'cwd: /home/trampoline' <<<"$out" && grep -q 'nothing pushed yet' "$T/logs/agent-nopush" || return 1
   code=0
   agent -- --key-sha256 'not hex' -- x >/dev/null 2>&1 || code=$?
   [ "$code" = 2 ]
@@ -188,9 +188,9 @@ t_agent_preconditions() {
 check "agent: no key volume (78), no claude (127), nothing pushed (home, with a note), bad usage (2)" t_agent_preconditions
 
 # --- the idle monitor -------------------------------------------------------------------
-monitor_agents() { json_get "$(monitor_check 1800)" 'd["agents"]'; }
+monitor_agents() { monitor_check 1800 | json_field agents; }
 agents_are() { [ "$(monitor_agents)" = "$1" ]; }
-live_agents_are() { [ "$(json_get "$(cat /run/trampoline/monitor.json)" 'd["agents"]')" = "$1" ]; }
+live_agents_are() { [ "$(json_field agents </run/trampoline/monitor.json)" = "$1" ]; }
 t_agent_is_activity() {
   local session ssh_session d leaked
   [ "$(monitor_agents)" = 0 ]
@@ -199,24 +199,28 @@ t_agent_is_activity() {
   # An agent started by hand over ssh counts as well.
   (sleep 30 | pod_ssh "$T/keys/client" "PATH=$T/fakebin:\$PATH FAKE_CLAUDE_STDIN=1 FAKE_EXPECT_KEY_SHA256=x claude" >/dev/null 2>&1) &
   ssh_session=$!
-  wait_for 20 agents_are 2 || true
+  poll 20 agents_are 2 || true
   d=$(monitor_check 1800); echo "$d"
   # The key is in the session's environment, never on any command line in the container.
   leaked=$(nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -cF -e "$KEY_A" -e "$KEY_B" || true)
-  wait_for 15 live_agents_are 2 || true
+  poll 15 live_agents_are 2 || true
   local live; live=$(cat /run/trampoline/monitor.json); echo "$live"
   # A second session meanwhile starts its own conversation rather than continue the live one.
   local second
   second=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" -- --key-sha256 "${SHA_B:0:16}" -- -p 'meanwhile' 2>"$T/logs/agent-second.err")
   echo "$second"; cat "$T/logs/agent-second.err"
   kill_tree "$session"; kill_tree "$ssh_session"; wait "$session" "$ssh_session" 2>/dev/null || true
-  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and d["agents"] == 2 and any(a.startswith("exec ") and "/fakebin/claude -p long task" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
-  json_get "$live" 'd["agents"] == 2' | grep -qx True
+  json_is "$d" idle false
+  json_is "$d" idleSeconds 0
+  json_is "$d" agents 2
+  grep -q '^exec .*/fakebin/claude -p long task' <<<"$(active_of "$d")"
+  grep -q '^ssh ' <<<"$(active_of "$d")"
+  json_is "$live" agents 2
   [ "$leaked" = 0 ] || { echo "the key is on $leaked command line(s)"; return 1; }
   [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ]
   grep -qxF 'argv: [-p] [meanwhile]' <<<"$second"
   grep -q 'another agent session is running in this pod' "$T/logs/agent-second.err"
-  wait_for 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
+  poll 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
 }
 check "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity
 
@@ -240,8 +244,8 @@ tty_agent() {
   TTY_PID=$!
 }
 sessions_json() { user_script /opt/trampoline/agent-session.sh --list; }
-session_count_is() { [ "$(json_get "$(sessions_json)" 'len(d)')" = "$1" ]; }
-first_attached_is() { [ "$(json_get "$(sessions_json)" 'd[0]["attached"]')" = "$1" ]; }
+session_count_is() { [ "$(sessions_json | json_field length)" = "$1" ]; }
+first_attached_is() { [ "$(sessions_json | json_field 0.attached)" = "$1" ]; }
 screen_has() { grep -aq -- "$2" "$1"; }
 # tmux processes in the user container (host pids).
 tmux_procs() { local p; for p in $(descendants "$USER_INIT"); do tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q 'agent-tmux\|tmux-3.3a-bundle' && echo "$p"; done; true; }
@@ -252,7 +256,7 @@ t_sessions_provide_tmux() {
   # Nothing to realise offline: a clear failure, nothing linked.
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1) || code=$?
   echo "$out"
-  [ "$code" = 72 ] && grep -q 'could not realise nixpkgs#tmux' <<<"$out"
+  [ "$code" = 72 ] && grep -q 'could not realise nixpkgs#tmux' <<<"$out" || return 1
   [ ! -e "$TMUX_ROOT" ]
   code=0
   user_script /opt/trampoline/agent-session.sh --attach >/dev/null 2>&1 || code=$?
@@ -261,7 +265,7 @@ t_sessions_provide_tmux() {
   code=0
   agent -- --key-sha256 "${SHA_A:0:16}" --detachable -- x >"$T/logs/no-tmux" 2>&1 || code=$?
   cat "$T/logs/no-tmux"
-  [ "$code" = 72 ] && grep -q 'no tmux in this pod' "$T/logs/no-tmux"
+  [ "$code" = 72 ] && grep -q 'no tmux in this pod' "$T/logs/no-tmux" || return 1
   # A store path: realised through the daemon, rooted, its bin/tmux printed.
   store=$(as_user nix-store --add "$T/tmux-3.3a-bundle")
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux "$store" --replace)
@@ -271,7 +275,7 @@ t_sessions_provide_tmux() {
   out=$(user_script /opt/trampoline/agent-session.sh --provide-tmux 'nixpkgs#tmux' 2>&1)
   [ "$out" = "$store/bin/tmux" ]
   # Maintenance keeps it (a GC root).
-  ! as_user nix-store --gc --print-dead 2>/dev/null | grep -qxF "$store"
+  ! as_user nix-store --gc --print-dead 2>/dev/null | grep -qxF "$store" || return 1
   user_exec env PATH="$TOOLSET" "$store/bin/tmux" -V | grep -q '^tmux '
 }
 check "sessions: --provide-tmux roots a store path (here one the user added; the e2e substitutes it) as gcroots/trampoline/agent-tmux, once; offline nixpkgs#tmux fails clearly (72)" t_sessions_provide_tmux
@@ -281,43 +285,49 @@ t_sessions_detach_reattach() {
   mkfifo "$T/tty-in1" "$T/tty-in2"
   exec {in1}<>"$T/tty-in1"
   tty_agent "$T/logs/tty1" "$in1" --key-sha256 "${SHA_B:0:16}" --detachable --new -- --model test
-  wait_for 30 screen_has "$T/logs/tty1" 'FAKE-ID=' || { cat -v "$T/logs/tty1"; return 1; }
+  poll 30 screen_has "$T/logs/tty1" 'FAKE-ID=' || { cat -v "$T/logs/tty1"; return 1; }
   fake=$(grep -ao 'FAKE-ID=[0-9x]*' "$T/logs/tty1" | head -n1)
   grep -aq 'key: expected' "$T/logs/tty1"
   grep -aqF 'argv: [--model] [test]' "$T/logs/tty1"
   printf 'one\r' >&"$in1"
-  wait_for 20 screen_has "$T/logs/tty1" 'COUNT=1 got=one'
+  poll 20 screen_has "$T/logs/tty1" 'COUNT=1 got=one'
   d=$(sessions_json); echo "$d"
-  json_get "$d" 'len(d) == 1 and d[0]["attached"] == 1 and d[0]["command"] == "claude --model test" and len(d[0]["id"]) == 8' | grep -qx True
-  id=$(json_get "$d" 'd[0]["id"]')
+  json_is "$d" length 1
+  json_is "$d" 0.attached 1
+  json_is "$d" 0.command "claude --model test"
+  json_is "$d" 0.id.length 8
+  id=$(json_field 0.id <<<"$d")
   # The key is in the session's environment only, on no command line.
-  ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B"
+  ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B" || return 1
   # The connection drops: the terminal goes away under the client.
   kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
-  wait_for 20 first_attached_is 0 || { sessions_json; return 1; }
+  poll 20 first_attached_is 0 || { sessions_json; return 1; }
   # Still running, and activity: its server (re-parented to PID 1) with claude below it.
-  wait_for 20 agents_are 1
+  poll 20 agents_are 1
   d=$(monitor_check 1800); echo "$d"
-  json_get "$d" 'd["idle"] is False and d["agents"] == 1 and any(a.startswith("process ") and "tmux" in a for a in d["active"]) and not any(a.startswith("exec ") for a in d["active"])' | grep -qx True
+  json_is "$d" idle false
+  json_is "$d" agents 1
+  grep -q '^process .*tmux' <<<"$(active_of "$d")"
+  not grep -q '^exec ' <<<"$(active_of "$d")"
   # Back to it (the newest, no id given): the same claude, its screen as it was.
   exec {in2}<>"$T/tty-in2"
   tty_agent "$T/logs/tty2" "$in2" --attach --term xterm-256color
-  wait_for 20 screen_has "$T/logs/tty2" "$fake" || { cat -v "$T/logs/tty2"; return 1; }
+  poll 20 screen_has "$T/logs/tty2" "$fake" || { cat -v "$T/logs/tty2"; return 1; }
   grep -aq 'COUNT=1 got=one' "$T/logs/tty2"
-  wait_for 20 first_attached_is 1
+  poll 20 first_attached_is 1
   printf 'two\r' >&"$in2"
-  wait_for 20 screen_has "$T/logs/tty2" 'COUNT=2 got=two'
+  poll 20 screen_has "$T/logs/tty2" 'COUNT=2 got=two'
   # claude ends: so do the session, its server and the client, with claude's status.
   printf 'quit\r' >&"$in2"
   wait "$TTY_PID" || attach_rc=$?
   exec {in1}>&- {in2}>&-
   [ "$attach_rc" = 7 ]
-  wait_for 20 no_tmux_left || { tmux_procs; return 1; }
+  poll 20 no_tmux_left || { tmux_procs; return 1; }
   [ "$(sessions_json)" = '[]' ]
   live=$(find "$SESSIONS" -mindepth 1 | wc -l); [ "$live" = 0 ]
-  wait_for 20 agents_are 0
+  poll 20 agents_are 0
   d=$(monitor_check 1800); echo "$d"
-  json_get "$d" 'd["active"] == []' | grep -qx True
+  json_is "$d" active '[]'
 }
 check "sessions: claude in tmux on a terminal; the client killed, it runs on (listed, activity, an agent); --attach shows the same claude; its exit ends all (status 7)" t_sessions_detach_reattach
 
@@ -326,20 +336,20 @@ t_sessions_end_detached() {
   mkfifo "$T/tty-in3"
   exec {in3}<>"$T/tty-in3"
   tty_agent "$T/logs/tty3" "$in3" --key-sha256 "${SHA_B:0:16}" --detachable --new
-  wait_for 30 screen_has "$T/logs/tty3" 'FAKE-ID=' || { cat -v "$T/logs/tty3"; return 1; }
+  poll 30 screen_has "$T/logs/tty3" 'FAKE-ID=' || { cat -v "$T/logs/tty3"; return 1; }
   kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
   exec {in3}>&-
-  wait_for 20 first_attached_is 0
-  id=$(json_get "$(sessions_json)" 'd[0]["id"]')
+  poll 20 first_attached_is 0
+  id=$(sessions_json | json_field 0.id)
   # An unknown id is refused; the known one is there.
   user_script /opt/trampoline/agent-session.sh --attach 0000abcd >/dev/null 2>&1 || code=$?
   [ "$code" = 66 ]
   # claude ends with nobody attached: nothing stays behind to keep the pod busy.
   tmux_bin=$(readlink "$TMUX_ROOT")/bin/tmux
   user_exec env PATH="$TOOLSET" "$tmux_bin" -S "$SESSIONS/$id.sock" send-keys -t "=$id:" quit Enter
-  wait_for 20 no_tmux_left || { tmux_procs; return 1; }
+  poll 20 no_tmux_left || { tmux_procs; return 1; }
   [ "$(sessions_json)" = '[]' ]
-  wait_for 20 agents_are 0
+  poll 20 agents_are 0
   code=0
   user_script /opt/trampoline/agent-session.sh --attach >"$T/logs/attach-none" 2>&1 || code=$?
   cat "$T/logs/attach-none"

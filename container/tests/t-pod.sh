@@ -9,7 +9,7 @@ ROOTS=/nix/var/nix/gcroots/trampoline
 # --- nix-daemon container -------------------------------------------------------------
 start_daemon
 t_daemon_ready() {
-  wait_for 60 daemon_ready || { cat "$T/logs/daemon.log"; return 1; }
+  poll 60 daemon_ready || { cat "$T/logs/daemon.log"; return 1; }
   [ -S /nix/var/nix/daemon-socket/socket ]
   [ "$(stat -c %a /nix/var/nix/daemon-socket)" = 755 ]
 }
@@ -18,7 +18,7 @@ check "nix-daemon: entrypoint-daemon.sh serves the volume's store; its readiness
 # --- user container (idle timeout long enough not to interfere) ------------------------
 start_user 1800
 t_user_ready() {
-  wait_for 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }
+  poll 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }
   grep -q 'nix-daemon answers' "$T/logs/user.log"
   [ "$(stat -c '%a %u' /run/trampoline/sshd)" = "700 1000" ]
   [ "$(stat -c '%a %u' /run/trampoline/sshd/ssh_host_ed25519_key)" = "600 1000" ]
@@ -58,17 +58,17 @@ t_ssh_pinned() {
 check "ssh: the pinned host key and the authorized key log in as trampoline; nix on PATH with NIX_REMOTE=daemon" t_ssh_pinned
 
 t_ssh_rejects() {
-  ! pod_ssh "$T/keys/other" true 2>"$T/logs/ssh-other"
+  ! pod_ssh "$T/keys/other" true 2>"$T/logs/ssh-other" || return 1
   grep -q 'Permission denied' "$T/logs/ssh-other"
   ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" \
-    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 root@127.0.0.1 true 2>/dev/null
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 root@127.0.0.1 true 2>/dev/null || return 1
   ! ssh -F /dev/null -o PubkeyAuthentication=no -o PasswordAuthentication=yes -o KbdInteractiveAuthentication=yes \
     -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
-    -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-password"
+    -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-password" || return 1
   grep -q 'Permission denied (publickey)' "$T/logs/ssh-password"
   # A client pinning a different host key refuses the server.
   ! ssh -F /dev/null -i "$T/keys/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$T/known_hosts.wrong" \
-    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-wrong-host"
+    -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -p 2222 trampoline@127.0.0.1 true 2>"$T/logs/ssh-wrong-host" || return 1
   grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$T/logs/ssh-wrong-host"
 }
 check "ssh: another key, root, passwords and a client pinning another host key are all refused" t_ssh_rejects
@@ -114,14 +114,14 @@ t_push_good() {
   git -C "$T/repo" checkout -q HEAD~1
   out=$(push "$TREE1" 2>&1)
   [ -z "$out" ] || { echo "printed: $out"; return 1; }
-  [ -d /workspace/src/.git ] && [ ! -L /workspace/src ]
-  [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ]
+  [ -d /workspace/src/.git ] && [ ! -L /workspace/src ] || return 1
+  [ "$(cat /workspace/src/README)" = "version 1" ] && [ -e /workspace/src/sub/file40 ] || return 1
   [ "$(stat -c %u /workspace/src/README)" = 1000 ]
-  [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ]
+  [ -e /run/trampoline/last-push ] && [ $(( $(date +%s) - $(stat -c %Y /run/trampoline/last-push) )) -lt 30 ] || return 1
   inode=$(stat -c %i /workspace/src)
   git -C "$T/repo" checkout -q main
   push "$TREE2"
-  [ "$(cat /workspace/src/README)" = "version 2" ] && [ "$(stat -c %i /workspace/src)" = "$inode" ]
+  [ "$(cat /workspace/src/README)" = "version 2" ] && [ "$(stat -c %i /workspace/src)" = "$inode" ] || return 1
   ws_same "$T/repo" "$TREE2" /workspace/src
   [ "$(ls /workspace/.trees)" = pushed ]
 }
@@ -129,9 +129,9 @@ check "push: /workspace/src becomes a git work tree at the pushed tree, updated 
 
 TREE3=$(push_commit 3)
 t_push_bad() {
-  ! head -c 20000 /dev/urandom | ws_receive receive --tree "$TREE3" --base "$(git -C "$T/repo" rev-parse HEAD)" --from "$TREE2" 2>"$T/logs/push-corrupt"
+  ! head -c 20000 /dev/urandom | ws_receive receive --tree "$TREE3" --base "$(git -C "$T/repo" rev-parse HEAD)" --from "$TREE2" 2>"$T/logs/push-corrupt" || return 1
   grep -q 'corrupt' "$T/logs/push-corrupt"
-  ! ws_receive receive --tree '../etc' --base - < /dev/null 2>"$T/logs/push-badid"
+  ! ws_receive receive --tree '../etc' --base - < /dev/null 2>"$T/logs/push-badid" || return 1
   grep -q usage "$T/logs/push-badid"
   [ "$(cat /workspace/src/README)" = "version 2" ]
   push "$TREE3"
@@ -157,17 +157,19 @@ t_maintenance() {
   out=$(user_script /opt/trampoline/maintenance.sh --no-optimise 2>"$T/logs/maintenance.err")
   echo "$out"
   [ "$(wc -l <<<"$out")" = 1 ]
-  before=$(json_get "$out" 'd["before"]') after=$(json_get "$out" 'd["after"]') freed=$(json_get "$out" 'd["freed"]')
-  [ "$freed" = $((before - after)) ] && [ "$after" -gt 0 ]
+  before=$(json_field before <<<"$out") after=$(json_field after <<<"$out") freed=$(json_field freed <<<"$out")
+  [ "$freed" = $((before - after)) ]
+  [ "$after" -gt 0 ]
   [ "$freed" -ge 4000000 ] || { echo "freed only $freed"; return 1; }
-  ! user_exec nix-store --check-validity "$garbage" 2>/dev/null
+  ! user_exec nix-store --check-validity "$garbage" 2>/dev/null || return 1
   [ ! -e "$garbage" ]
   user_exec nix-store --check-validity "$dupa" "$dupb" "$(readlink "$ROOTS/hello")" "$IMG_P2"
   [ "$(cat /workspace/src/README)" = "version 3" ]
   out=$(user_script /opt/trampoline/maintenance.sh 2>>"$T/logs/maintenance.err")
   echo "$out"
   [ "$(wc -l <<<"$out")" = 1 ]
-  json_get "$out" 'd["freed"] == max(0, d["before"] - d["after"])' | grep -qx True
+  before=$(json_field before <<<"$out") after=$(json_field after <<<"$out")
+  json_is "$out" freed $((before > after ? before - after : 0))
   # optimise hard-linked the identical files
   [ "$(stat -c %i "$dupa/blob")" = "$(stat -c %i "$dupb/blob")" ]
 }
@@ -185,21 +187,26 @@ decide() { # decide TIMEOUT: the decision, timestamps from $T/rundir
 }
 ago() { touch -d "@$(( $(date +%s) - $2 ))" "$1"; }
 # Activity entries of the live container, seen from an exec.
-active_entries() { json_get "$(decide 1800)" '"\n".join(d["active"])'; }
+active_entries() { active_of "$(decide 1800)"; }
 no_activity() { [ -z "$(active_entries)" ]; }
 has_active() { active_entries | grep -q "$1"; }
 
 t_decide_idle() {
   local d
-  wait_for 20 no_activity || { active_entries; return 1; }
+  poll 20 no_activity || { active_entries; return 1; }
   ago "$T/rundir/last-active" 100
   rm -f "$T/rundir/last-push"
   d=$(decide 50); echo "$d"
-  json_get "$d" 'd["idle"] is True and 100 <= d["idleSeconds"] <= 130 and d["active"] == [] and d["timeout"] == 50 and d["lastPush"] is None' | grep -qx True
+  json_is "$d" idle true
+  json_between "$d" idleSeconds 100 130
+  json_is "$d" active '[]'
+  json_is "$d" timeout 50
+  json_is "$d" lastPush null
   d=$(decide 0); echo "$d"
-  json_get "$d" 'd["idle"] is False and d["idleSeconds"] >= 100' | grep -qx True
+  json_is "$d" idle false
+  json_between "$d" idleSeconds 100
   d=$(decide 1800)
-  json_get "$d" 'd["idle"] is False' | grep -qx True
+  json_is "$d" idle false
 }
 check "monitor: no activity past the timeout is idle; timeout 0 never is; below it is not" t_decide_idle
 
@@ -208,7 +215,9 @@ t_decide_push() {
   ago "$T/rundir/last-active" 100
   ago "$T/rundir/last-push" 10
   d=$(decide 50); echo "$d"
-  json_get "$d" 'd["idle"] is False and 10 <= d["idleSeconds"] <= 40 and isinstance(d["lastPush"], int)' | grep -qx True
+  json_is "$d" idle false
+  json_between "$d" idleSeconds 10 40
+  json_between "$d" lastPush 0
   rm -f "$T/rundir/last-push"
 }
 check "monitor: a push within the timeout keeps the pod" t_decide_push
@@ -218,11 +227,13 @@ t_decide_exec() {
   ago "$T/rundir/last-active" 100
   user_exec sleep 30 &
   session=$!
-  wait_for 20 has_active '^exec .*sleep 30' || true
+  poll 20 has_active '^exec .*sleep 30' || true
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
-  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and any(a.startswith("exec ") and "sleep 30" in a for a in d["active"])' | grep -qx True
-  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  json_is "$d" idle false
+  json_is "$d" idleSeconds 0
+  grep -q '^exec .*sleep 30' <<<"$(active_of "$d")"
+  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
 
@@ -266,7 +277,7 @@ hold_quiet() {
   rm -f "$T/held-quiet"
   (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; echo "$banner" > "$T/held-quiet"; exec cat <&5 >/dev/null) &
   HOLDERS+=($!)
-  wait_for 30 grep -q '^SSH-2.0-' "$T/held-quiet"
+  poll 30 grep -q '^SSH-2.0-' "$T/held-quiet"
 }
 # hold_kex: our banner sent too; the server's first key-exchange bytes (sent only once it
 # read our banner) have arrived, and we answer nothing.
@@ -275,7 +286,7 @@ hold_kex() {
   (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; printf 'SSH-2.0-held\r\n' >&5
    head -c 1 <&5 > "$T/held-kex"; exec cat <&5 >/dev/null) &
   HOLDERS+=($!)
-  wait_for 30 test -s "$T/held-kex"
+  poll 30 test -s "$T/held-kex"
 }
 # hold_auth: a client mid-authentication. Its key is authorized but locked by a
 # passphrase, and the askpass program never answers: the server has the user name (its
@@ -293,8 +304,8 @@ hold_auth() {
     -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
     -o ConnectTimeout=10 -o LogLevel=ERROR -p 2222 trampoline@127.0.0.1 true </dev/null >/dev/null 2>&1 &
   HOLDERS+=($!)
-  wait_for 30 test -e "$T/held-auth"
-  wait_for 30 has_conn 'sshd: trampoline \[priv\]'
+  poll 30 test -e "$T/held-auth"
+  poll 30 has_conn 'sshd: trampoline \[priv\]'
 }
 # A readiness probe, exactly as the kubelet's tcpSocket one: connect, close.
 probe() { sshd_ready; }
@@ -307,9 +318,9 @@ hold_rexec() {
   listener=$(listener_pid)
   strace -f -qq -o "$T/logs/strace-rexec" -e trace=execve -e inject=execve:delay_exit=120000000 -p "$listener" &
   TRACER=$!
-  wait_for 20 traced "$listener"
+  poll 20 traced "$listener"
   probe
-  wait_for 30 has_conn '.*sshd .* -R'
+  poll 30 has_conn '.*sshd .* -R'
 }
 t_decide_ssh() {
   local session d
@@ -320,11 +331,15 @@ t_decide_ssh() {
   # session is authenticated and its command runs: then the decision is taken.
   (sleep 60 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-started" 2>&1 &
   session=$!
-  wait_for 30 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
+  poll 30 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
-  json_get "$d" 'd["idle"] is False and d["idleSeconds"] == 0 and [a.split(": ", 1)[1] for a in d["active"] if a.startswith("ssh ")] == ["sshd: trampoline@notty"] and not any(a.startswith("process ") for a in d["active"])' | grep -qx True
-  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  json_is "$d" idle false
+  json_is "$d" idleSeconds 0
+  # The ssh entries' titles ("ssh <pid>: <title>"): exactly this one.
+  [ "$(sed -n 's/^ssh [^:]*: //p' <<<"$(active_of "$d")")" = "sshd: trampoline@notty" ]
+  not grep -q '^process ' <<<"$(active_of "$d")"
+  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: an authenticated SSH session running a command is activity, one entry (the sshd listener itself is not)" t_decide_ssh
 
@@ -338,11 +353,12 @@ t_decide_forward() {
     -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o LogLevel=INFO -E "$T/logs/ssh-forward" \
     -N -o ExitOnForwardFailure=yes -R 127.0.0.1:0:127.0.0.1:9 -p 2222 trampoline@127.0.0.1 &
   session=$!
-  wait_for 30 grep -q '^Allocated port ' "$T/logs/ssh-forward" || { cat "$T/logs/ssh-forward"; return 1; }
+  poll 30 grep -q '^Allocated port ' "$T/logs/ssh-forward" || { cat "$T/logs/ssh-forward"; return 1; }
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
-  json_get "$d" 'd["idle"] is False and [a.split(": ", 1)[1] for a in d["active"] if a.startswith("ssh ")] == ["sshd: trampoline"]' | grep -qx True
-  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  json_is "$d" idle false
+  [ "$(sed -n 's/^ssh [^:]*: //p' <<<"$(active_of "$d")")" = "sshd: trampoline" ]
+  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: a forwarding-only SSH session (ssh -N, no command) is activity" t_decide_forward
 
@@ -351,10 +367,11 @@ t_decide_orphan() {
   ago "$T/rundir/last-active" 100
   user_exec bash -c 'setsid sleep 40 </dev/null >/dev/null 2>&1 & exit 0'
   d=$(decide 50); echo "$d"
-  pid=$(json_get "$d" '[a.split()[1].rstrip(":") for a in d["active"] if a.startswith("process ")][0]')
+  pid=$(sed -n 's/^process \([0-9]*\):.*/\1/p' <<<"$(active_of "$d")" | head -n 1)
   user_exec kill "$pid"
-  json_get "$d" 'd["idle"] is False and any(a.startswith("process ") and "sleep 40" in a for a in d["active"])' | grep -qx True
-  wait_for 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  json_is "$d" idle false
+  grep -q '^process .*sleep 40' <<<"$(active_of "$d")"
+  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: a process left running by a finished session (re-parented to PID 1) is activity" t_decide_orphan
 
@@ -362,16 +379,17 @@ t_decide_preauth() {
   local d
   trap release_holders EXIT
   ago "$T/rundir/last-active" 100
-  wait_for 20 no_activity || { active_entries; return 1; }
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  poll 20 no_activity || { active_entries; return 1; }
+  poll 30 no_connections || { conn_titles; return 1; }
   hold_quiet
   hold_kex
   hold_auth
   conn_titles
   d=$(decide 1800); echo "$d"
   release_holders
-  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  json_is "$d" active '[]'
+  json_between "$d" idleSeconds 100
+  poll 30 no_connections || { conn_titles; return 1; }
 }
 check "monitor: connections still authenticating (banner only, key exchange, user name sent and key pending) are not sessions" t_decide_preauth
 
@@ -379,14 +397,15 @@ t_decide_rexec() {
   local d
   trap release_holders EXIT
   ago "$T/rundir/last-active" 100
-  wait_for 20 no_activity || { active_entries; return 1; }
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  poll 20 no_activity || { active_entries; return 1; }
+  poll 30 no_connections || { conn_titles; return 1; }
   hold_rexec
   conn_titles
   d=$(decide 1800); echo "$d"
   release_holders
-  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  json_is "$d" active '[]'
+  json_between "$d" idleSeconds 100
+  poll 30 no_connections || { conn_titles; return 1; }
 }
 check "monitor: a readiness probe held in sshd's re-exec window (raw argv 'sshd ... -R') is not a session" t_decide_rexec
 
@@ -400,14 +419,14 @@ live_scans() {
   local i m
   for i in $(seq 1 "$1"); do
     m=$(live_mtime)
-    wait_for 30 live_written_after "$m" || return 1
+    poll 30 live_written_after "$m" || return 1
   done
 }
 t_idle_clock() {
-  local since d deadline m n=0 writes=0
+  local since d held deadline m n=0 writes=0
   trap release_holders EXIT
-  wait_for 20 no_activity || { active_entries; return 1; }
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  poll 20 no_activity || { active_entries; return 1; }
+  poll 30 no_connections || { conn_titles; return 1; }
   # A write that started after the check's own exec: any touch of last-active it made is done.
   live_scans 2
   since=$(( $(date +%s) - 100 ))
@@ -436,18 +455,25 @@ t_idle_clock() {
   d=$(cat /run/trampoline/monitor.json)
   cat "$T/monitor-held.json"; echo "$d"
   [ "$(stat -c %Y /run/trampoline/last-active)" = "$since" ] || { echo "last-active moved to $(stat -c %Y /run/trampoline/last-active), set to $since"; return 1; }
-  json_get "$(cat "$T/monitor-held.json")" 'd["active"] == [] and d["idle"] is False and d["idleSeconds"] >= 100' | grep -qx True
-  json_get "$d" 'd["active"] == [] and d["idleSeconds"] >= 100' | grep -qx True
+  held=$(cat "$T/monitor-held.json")
+  json_is "$held" active '[]'
+  json_is "$held" idle false
+  json_between "$held" idleSeconds 100
+  json_is "$d" active '[]'
+  json_between "$d" idleSeconds 100
   touch /run/trampoline/last-active
-  wait_for 30 no_connections || { conn_titles; return 1; }
+  poll 30 no_connections || { conn_titles; return 1; }
 }
 check "monitor: readiness probes and connections that never authenticate (re-exec window included) leave the live monitor's idle clock alone" t_idle_clock
 
 t_monitor_json() {
   local j
   j=$(cat /run/trampoline/monitor.json); echo "$j"
-  json_get "$j" 'd["timeout"] == 1800 and d["idle"] is False and isinstance(d["idleSeconds"], int) and isinstance(d["active"], list)' | grep -qx True
-  [ $(( $(date +%s) - $(json_get "$j" 'd["checkedAt"]') )) -lt 15 ]
+  json_is "$j" timeout 1800
+  json_is "$j" idle false
+  json_between "$j" idleSeconds 0
+  [[ $(json_field active <<<"$j") == \[* ]]
+  json_between "$j" checkedAt $(($(date +%s) - 14))
 }
 check "monitor: the running monitor keeps /run/trampoline/monitor.json current" t_monitor_json
 
@@ -462,19 +488,24 @@ rm -f /run/trampoline/last-push "$T/logs/holder" "$T/logs/ssh-session"
 start_user 3
 (user_exec sh -c 'echo holding; exec sleep 600') >"$T/logs/holder" 2>&1 &
 HOLDER=$!
-wait_for 30 grep -qx holding "$T/logs/holder" || cat "$T/logs/holder"
+poll 30 grep -qx holding "$T/logs/holder" || cat "$T/logs/holder"
 start_daemon
-wait_for 60 daemon_ready || cat "$T/logs/daemon.log"
-wait_for 90 sshd_ready || cat "$T/logs/user.log"
+poll 60 daemon_ready || cat "$T/logs/daemon.log"
+poll 90 sshd_ready || cat "$T/logs/user.log"
 t0=$SECONDS
-# live_shows PYTHON: the live monitor.json (as d) satisfies the condition.
-live_shows() { json_get "$(cat /run/trampoline/monitor.json)" "$1" | grep -qx True; }
+# The live monitor.json: a build and an SSH session are activity; a scan at or after a time.
+live_building() {
+  local active
+  active=$(json_field 'active.*' </run/trampoline/monitor.json) &&
+    grep -q '^exec .*nix-build' <<<"$active" && grep -q '^ssh ' <<<"$active"
+}
+live_checked_since() { json_between "$(cat /run/trampoline/monitor.json)" checkedAt "$1"; }
 (sleep 600 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-session" 2>&1 &
 SESSION=$!
-wait_for 30 grep -qx started "$T/logs/ssh-session" || cat "$T/logs/ssh-session"
+poll 30 grep -qx started "$T/logs/ssh-session" || cat "$T/logs/ssh-session"
 (cd / && user_exec nix-build "$T/slow.nix" --argstr seconds 8 --argstr salt "$RANDOM" --no-out-link) >"$T/logs/slow-build" 2>&1 &
 BUILD=$!
-wait_for 30 live_shows 'any(a.startswith("exec ") and "nix-build" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' || true
+poll 30 live_building || true
 cp /run/trampoline/monitor.json "$T/monitor-during-build.json" 2>/dev/null || true
 ALIVE_DURING_BUILD=$(running "$USER_CTR" && echo yes || echo no)
 kill_tree "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
@@ -483,26 +514,33 @@ wait "$BUILD"; BUILD_STATUS=$?
 set -e
 BUILD_END=$(date +%s)
 # The SSH session alone, past the timeout: a scan 4s after the build still sees it.
-wait_for 30 live_shows "d['checkedAt'] >= $((BUILD_END + 4))" || true
+poll 30 live_checked_since $((BUILD_END + 4)) || true
 cp /run/trampoline/monitor.json "$T/monitor-after-build.json" 2>/dev/null || true
 ALIVE_AFTER_BUILD=$(running "$USER_CTR" && echo yes || echo no)
 kill_tree "$SESSION"; wait "$SESSION" 2>/dev/null || true
 SESSION_END=$SECONDS
-wait_for 40 not running "$USER_CTR" || true
+poll 40 not running "$USER_CTR" || true
 set +e
 if running "$USER_CTR"; then USER_STATUS=running; else wait "$USER_CTR"; USER_STATUS=$?; fi
 USER_END=$SECONDS
-wait_for 20 not running "$DAEMON" || true
+poll 20 not running "$DAEMON" || true
 if running "$DAEMON"; then DAEMON_STATUS=running; else wait "$DAEMON"; DAEMON_STATUS=$?; fi
 set -e
-log "build ${BUILD_STATUS}, session ended at +$((SESSION_END - t0))s, user container ended at +$((USER_END - t0))s"
+note "build ${BUILD_STATUS}, session ended at +$((SESSION_END - t0))s, user container ended at +$((USER_END - t0))s"
 
 t_busy_not_stopped() {
   cat "$T/monitor-during-build.json" "$T/monitor-after-build.json"
-  [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ]
+  [ "$ALIVE_DURING_BUILD" = yes ] && [ "$ALIVE_AFTER_BUILD" = yes ] || return 1
   [ "$BUILD_STATUS" = 0 ] || { cat "$T/logs/slow-build"; return 1; }
-  json_get "$(cat "$T/monitor-during-build.json")" 'd["idle"] is False and any(a.startswith("exec ") and "nix-build" in a for a in d["active"]) and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
-  json_get "$(cat "$T/monitor-after-build.json")" 'd["idle"] is False and [a for a in d["active"] if not a.startswith("ssh ")] == [] and any(a.startswith("ssh ") for a in d["active"])' | grep -qx True
+  local during after
+  during=$(cat "$T/monitor-during-build.json") after=$(cat "$T/monitor-after-build.json")
+  json_is "$during" idle false
+  grep -q '^exec .*nix-build' <<<"$(active_of "$during")"
+  grep -q '^ssh ' <<<"$(active_of "$during")"
+  json_is "$after" idle false
+  # Only the SSH session is left.
+  [ -z "$(grep -v '^ssh ' <<<"$(active_of "$after")")" ]
+  grep -q '^ssh ' <<<"$(active_of "$after")"
 }
 check "lifecycle: with a 3s timeout the pod stays up through an 8s build and an SSH session lasting over 4s longer" t_busy_not_stopped
 
@@ -513,7 +551,7 @@ t_idle_shutdown() {
   [ "$(sed -n "s/^idle: no activity for \([0-9]*\)s.*/\1/p" /run/trampoline/shutdown)" -ge 3 ]
   grep -q '^idle: no activity for [0-9]*s (timeout 3s)$' /run/trampoline/shutdown
   grep -q '^idle: ' "$T/term-user"
-  json_get "$(cat /run/trampoline/monitor.json)" 'd["idle"] is True' | grep -qx True
+  json_is "$(cat /run/trampoline/monitor.json)" idle true
   grep -q '^entrypoint-user: stopped: idle: ' "$T/logs/user.log"
 }
 check "lifecycle: idle after the last session, the user container exits 0 with 'idle: <reason>'" t_idle_shutdown
@@ -525,13 +563,13 @@ t_daemon_exits() {
 check "lifecycle: the nix-daemon container sees the request and exits 0 with 'idle: <reason>'" t_daemon_exits
 
 start_user 3
-wait_for 30 not running "$USER_CTR" || true
+poll 30 not running "$USER_CTR" || true
 set +e; if running "$USER_CTR"; then RESTART_STATUS=running; else wait "$USER_CTR"; RESTART_STATUS=$?; fi; set -e
 start_daemon
-wait_for 30 not running "$DAEMON" || true
+poll 30 not running "$DAEMON" || true
 set +e; if running "$DAEMON"; then RESTART_D_STATUS=running; else wait "$DAEMON"; RESTART_D_STATUS=$?; fi; set -e
 t_stays_stopped() {
-  [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ]
+  [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ] || return 1
   grep -q '^idle: ' "$T/term-user" && grep -q '^idle: ' "$T/term-daemon"
 }
 check "lifecycle: containers restarted after the shutdown request stay stopped (exit 0)" t_stays_stopped

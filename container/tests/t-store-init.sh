@@ -69,13 +69,13 @@ t_interrupted() {
   setsid bash -c "$(declare -f store_init); store_init" >"$T/logs/store-init-killed" 2>&1 &
   local pid=$! n=0
   # Kill the whole init (script and its cp) once the copy is under way.
-  wait_for 60 [ -d /mnt/nix/.trampoline-staging/store ]
+  poll 60 [ -d /mnt/nix/.trampoline-staging/store ]
   while [ $n -lt 50 ] && [ "$(find /mnt/nix/.trampoline-staging -maxdepth 3 2>/dev/null | wc -l)" -lt 20 ]; do sleep 0.05; n=$((n + 1)); done
   kill -KILL -- "-$pid"
   wait "$pid" 2>/dev/null || true
   [ ! -e /mnt/nix/.trampoline-initialised ] || { echo "the copy finished before it could be interrupted"; return 1; }
   [ -d /mnt/nix/.trampoline-staging ]
-  log "killed with $(find /mnt/nix/.trampoline-staging | wc -l) of $(find "$T/img/nix" | wc -l) entries copied"
+  note "killed with $(find /mnt/nix/.trampoline-staging | wc -l) of $(find "$T/img/nix" | wc -l) entries copied"
   store_init
   [ -s /mnt/nix/.trampoline-initialised ]
   [ ! -e /mnt/nix/.trampoline-staging ]
@@ -91,7 +91,7 @@ t_half_renamed() {
   cp -a "$T/img/nix/var" /mnt/nix/.trampoline-staging/var
   echo junk > /mnt/nix/store/leftover
   store_init
-  [ -s /mnt/nix/.trampoline-initialised ] && [ -d /mnt/nix/var/nix/db ] && [ ! -e /mnt/nix/store/leftover ]
+  [ -s /mnt/nix/.trampoline-initialised ] && [ -d /mnt/nix/var/nix/db ] && [ ! -e /mnt/nix/store/leftover ] || return 1
   diff <(store_listing "$T/img/nix") <(store_listing /mnt/nix)
 }
 check "store-init: a run killed between its renames is redone from scratch" t_half_renamed

@@ -11,7 +11,7 @@ source "$HERE/workspace-lib.sh"
 # (Each check runs in a subshell: the names are unique, not counted.)
 ws_fresh() {
   WS=$(mktemp -d "$T/wsvol.XXXXXX") WS_RUN=$(mktemp -d "$T/wsrun.XXXXXX") REPO=$(mktemp -d "$T/wsrepo.XXXXXX")
-  chown 1000:1000 "$WS" "$WS_RUN" && chmod 0755 "$WS" "$WS_RUN"
+  chown 1000:1000 "$WS" "$WS_RUN" && chmod 0755 "$WS" "$WS_RUN" || return 1
   install -d -m 0755 -o 1000 -g 1000 "$WS/.trees"
   git init -q -b main "$REPO"
   git -C "$REPO" config user.email test@example.invalid
@@ -20,7 +20,7 @@ ws_fresh() {
   echo 'build/' > "$REPO/.gitignore"
   for i in $(seq 1 50); do echo "file $i" > "$REPO/src/f$i.txt"; done
   echo 'deep' > "$REPO/src/deep/er/leaf"
-  printf '#!/bin/sh\necho run\n' > "$REPO/bin/run" && chmod 755 "$REPO/bin/run"
+  printf '#!/bin/sh\necho run\n' > "$REPO/bin/run" && chmod 755 "$REPO/bin/run" || return 1
   head -c 3000 /dev/urandom > "$REPO/blob.bin"
   ln -s src/f1.txt "$REPO/link"
   ln -s deep/er "$REPO/src/dirlink"
@@ -31,7 +31,7 @@ git_as_user() { ws_in_pod git "$@"; }
 t_ws_first_push() {
   ws_fresh
   ws_push "$REPO"
-  [ -d "$WS/src" ] && [ ! -L "$WS/src" ] && [ -d "$WS/src/.git" ]
+  [ -d "$WS/src" ] && [ ! -L "$WS/src" ] && [ -d "$WS/src/.git" ] || return 1
   ws_same "$REPO" "$(git -C "$REPO" rev-parse 'HEAD^{tree}')" "$WS/src"
   [ ! -e "$WS/src/empty" ] # git has no empty directories
   [ "$(stat -c %u "$WS/src/src/f1.txt")" = 1000 ]
@@ -41,8 +41,8 @@ t_ws_first_push() {
   [ "$(git_as_user config user.email)" = test@example.invalid ]
   [ -z "$(git_as_user status --porcelain)" ]
   # Shallow: a pushed commit whose parent never came is a root to the pod's git.
-  echo two >> "$REPO/src/f2.txt" && git -C "$REPO" commit -qam two
-  echo three >> "$REPO/src/f2.txt" && git -C "$REPO" commit -qam three
+  echo two >> "$REPO/src/f2.txt" && git -C "$REPO" commit -qam two || return 1
+  echo three >> "$REPO/src/f2.txt" && git -C "$REPO" commit -qam three || return 1
   ws_push "$REPO"
   grep -qx "$(git -C "$REPO" rev-parse HEAD)" "$WS/src/.git/shallow"
   [ "$(git_as_user log --format=%s | tr '\n' ' ')" = 'three ' ]
@@ -57,7 +57,7 @@ check "workspace: a first push makes /workspace/src a git work tree at the pushe
 t_ws_incremental() {
   local inode_src inode_same full tree
   ws_fresh
-  head -c 2000000 /dev/urandom > "$REPO/big.bin" && git -C "$REPO" add -A && git -C "$REPO" commit -qm big
+  head -c 2000000 /dev/urandom > "$REPO/big.bin" && git -C "$REPO" add -A && git -C "$REPO" commit -qm big || return 1
   ws_push "$REPO"
   full=$WS_PACK_BYTES
   inode_src=$(stat -c %i "$WS/src") inode_same=$(stat -c %i "$WS/src/src/f3.txt")
@@ -67,24 +67,24 @@ t_ws_incremental() {
   git -C "$REPO" mv -k src/f6.txt src/renamed.txt
   chmod +x "$REPO/src/f7.txt"
   ln -sfn src/f2.txt "$REPO/link"
-  rm "$REPO/src/f8.txt" && ln -s f9.txt "$REPO/src/f8.txt"
-  rm -r "$REPO/src/deep/er" && echo now-a-file > "$REPO/src/deep/er"
+  rm "$REPO/src/f8.txt" && ln -s f9.txt "$REPO/src/f8.txt" || return 1
+  rm -r "$REPO/src/deep/er" && echo now-a-file > "$REPO/src/deep/er" || return 1
   echo new > "$REPO/src/new.txt"
-  mkdir -p "$REPO/build" && echo ignored > "$REPO/build/out"
+  mkdir -p "$REPO/build" && echo ignored > "$REPO/build/out" || return 1
   tree=$(ws_tree "$REPO")
   ws_push "$REPO"
   ws_same "$REPO" "$tree" "$WS/src"
   # In place: the same directory, untouched files untouched; only changed objects travelled.
-  [ "$(stat -c %i "$WS/src")" = "$inode_src" ] && [ "$(stat -c %i "$WS/src/src/f3.txt")" = "$inode_same" ]
+  [ "$(stat -c %i "$WS/src")" = "$inode_src" ] && [ "$(stat -c %i "$WS/src/src/f3.txt")" = "$inode_same" ] || return 1
   echo "full pack $full bytes, incremental $WS_PACK_BYTES"
-  [ "$WS_PACK_BYTES" -lt 20000 ] && [ "$full" -gt 2000000 ]
+  [ "$WS_PACK_BYTES" -lt 20000 ] && [ "$full" -gt 2000000 ] || return 1
   # The pod's HEAD is the local HEAD; the uncommitted changes are the index's (git diff
   # in the pod shows only what the pod changes from here).
   [ "$(git_as_user rev-parse HEAD)" = "$(git -C "$REPO" rev-parse HEAD)" ]
-  [ -z "$(git_as_user diff --name-only)" ] && [ -n "$(git_as_user diff --cached --name-only)" ]
+  [ -z "$(git_as_user diff --name-only)" ] && [ -n "$(git_as_user diff --cached --name-only)" ] || return 1
   grep -qx "pushed $tree" <(ws_receive state)
   # Back to the committed tree: deletions and type changes undone too.
-  git -C "$REPO" reset -q --hard && git -C "$REPO" clean -qfd
+  git -C "$REPO" reset -q --hard && git -C "$REPO" clean -qfd || return 1
   ws_push "$REPO"
   ws_same "$REPO" "$(git -C "$REPO" rev-parse 'HEAD^{tree}')" "$WS/src"
 }
@@ -99,14 +99,14 @@ t_ws_pod_changes() {
   ws_in_pod sh -c 'echo agent >> src/f1.txt && echo mine > agent.txt && rm src/f2.txt && mkdir -p build && echo out > build/x'
   out=$(ws_receive state | tr '\0' '\n')
   echo "$out"
-  grep -qx 'changes' <<<"$out" && grep -qx 'src/f1.txt' <<<"$out" && grep -qx 'agent.txt' <<<"$out" && grep -qx 'src/f2.txt' <<<"$out"
-  ! grep -q 'build/x' <<<"$out"
+  grep -qx 'changes' <<<"$out" && grep -qx 'src/f1.txt' <<<"$out" && grep -qx 'agent.txt' <<<"$out" && grep -qx 'src/f2.txt' <<<"$out" || return 1
+  ! grep -q 'build/x' <<<"$out" || return 1
   # A local change pushed now is refused (66), naming the files; the pod is untouched.
   echo local >> "$REPO/src/f3.txt"
   ws_push "$REPO" >"$T/ws-refused.out" 2>"$T/logs/ws-refused" || code=$?
   [ "$code" = 66 ]
   tr '\0' '\n' <"$T/ws-refused.out" | grep -qx 'src/f1.txt'
-  grep -q agent "$WS/src/src/f1.txt" && [ -e "$WS/src/agent.txt" ] && [ ! -e "$WS/src/src/f2.txt" ]
+  grep -q agent "$WS/src/src/f1.txt" && [ -e "$WS/src/agent.txt" ] && [ ! -e "$WS/src/src/f2.txt" ] || return 1
   grep -qx "pushed $tree" <(ws_receive state)
   # --force: exactly the local tree; untracked files go, ignored ones stay.
   ws_push "$REPO" --force
@@ -190,21 +190,21 @@ t_ws_cut_short() {
   ws_fresh
   ws_push "$REPO"
   before=$(ws_pushed)
-  head -c 100000 /dev/urandom > "$REPO/blob.bin" && echo x >> "$REPO/src/f1.txt"
+  head -c 100000 /dev/urandom > "$REPO/blob.bin" && echo x >> "$REPO/src/f1.txt" || return 1
   tree=$(ws_tree "$REPO")
   ws_pack "$REPO" "$tree" "$(git -C "$REPO" rev-parse HEAD)" "$before" > "$T/ws.pack"
   cut=$(( $(stat -c %s "$T/ws.pack") / 2 ))
-  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-cut"
+  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-cut" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-cut"
   # The same through unpack-objects (a pack of few objects).
-  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" --objects 3 2>"$T/logs/ws-cut-loose"
+  ! head -c "$cut" "$T/ws.pack" | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" --objects 3 2>"$T/logs/ws-cut-loose" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-cut-loose"
-  ! head -c 5000 /dev/urandom | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-random"
+  ! head -c 5000 /dev/urandom | ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" 2>"$T/logs/ws-random" || return 1
   grep -q 'corrupt or was cut short' "$T/logs/ws-random"
   # Nothing changed, nothing is left, and the lock is free.
   [ "$(ws_pushed)" = "$before" ]
   ws_same "$REPO" "$before" "$WS/src"
-  ! compgen -G "$WS/src/.git/objects/pack/tmp_*" && [ ! -e "$WS/.trees/.push-lock" ]
+  ! compgen -G "$WS/src/.git/objects/pack/tmp_*" && [ ! -e "$WS/.trees/.push-lock" ] || return 1
   grep -qx "worktree $before" <(ws_receive state)
   ws_push "$REPO"
   ws_same "$REPO" "$tree" "$WS/src"
@@ -216,13 +216,13 @@ t_ws_resend() {
   ws_fresh
   ws_push "$REPO"
   before=$(ws_pushed)
-  echo changed >> "$REPO/src/f1.txt" && mkdir -p "$REPO/new/dir" && echo x > "$REPO/new/dir/file"
+  echo changed >> "$REPO/src/f1.txt" && mkdir -p "$REPO/new/dir" && echo x > "$REPO/new/dir/file" || return 1
   tree=$(ws_tree "$REPO")
   # A sender that wrongly believes the pod has everything: an empty pack. Nothing changes,
   # and the pod says what it has (67) so the sender can send what it lacks.
   ws_pack "$REPO" "$tree" "$(git -C "$REPO" rev-parse HEAD)" "$tree" |
     ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" >"$T/ws-resend.out" 2>"$T/logs/ws-resend" || code=$?
-  [ "$code" = 67 ] && grep -q 'missing after the transfer' "$T/logs/ws-resend"
+  [ "$code" = 67 ] && grep -q 'missing after the transfer' "$T/logs/ws-resend" || return 1
   grep -qx "pushed $before" "$T/ws-resend.out"
   ws_same "$REPO" "$before" "$WS/src"
   # A sender that believes the pod has another tree: 67 before any transfer.
@@ -243,20 +243,20 @@ t_ws_stalled_and_killed() {
   echo x >> "$REPO/src/f1.txt"
   tree=$(ws_tree "$REPO")
   ws_pack "$REPO" "$tree" "$(git -C "$REPO" rev-parse HEAD)" "$before" > "$T/ws.pack"
-  rm -f "$T/ws.fifo" && mkfifo "$T/ws.fifo"
+  rm -f "$T/ws.fifo" && mkfifo "$T/ws.fifo" || return 1
   # A sender that stops mid-pack without closing: the stall watch ends it.
   (head -c 100 "$T/ws.pack"; exec sleep 60) > "$T/ws.fifo" &
   producer=$!
-  ! WS_EXTRA=TRAMPOLINE_PUSH_STALL=5 ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>"$T/logs/ws-stall"
+  ! WS_EXTRA=TRAMPOLINE_PUSH_STALL=5 ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>"$T/logs/ws-stall" || return 1
   kill_tree "$producer"; wait "$producer" 2>/dev/null || true
   grep -q 'no data arrived for 5s' "$T/logs/ws-stall"
-  [ "$(ws_pushed)" = "$before" ] && [ ! -e "$WS/.trees/.push-lock" ]
+  [ "$(ws_pushed)" = "$before" ] && [ ! -e "$WS/.trees/.push-lock" ] || return 1
   # A receiver killed mid-transfer: the previous state, and the next push takes the lock.
   (head -c 100 "$T/ws.pack"; exec sleep 60) > "$T/ws.fifo" &
   producer=$!
   ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>/dev/null &
   pusher=$!
-  wait_for 30 [ -d "$WS/.trees/.push-lock" ]
+  poll 30 [ -d "$WS/.trees/.push-lock" ]
   kill_tree "$pusher"; kill_tree "$producer"; wait "$pusher" "$producer" 2>/dev/null || true
   ws_same "$REPO" "$before" "$WS/src"
   ws_push "$REPO"
@@ -270,14 +270,14 @@ t_ws_switch_finished() {
   ws_push "$REPO"
   before=$(ws_pushed)
   # The pod died in the middle of a switch: objects in, journal written, some files updated.
-  echo two >> "$REPO/src/f1.txt" && git -C "$REPO" rm -q src/f2.txt && echo new > "$REPO/src/new.txt" && git -C "$REPO" add -A && git -C "$REPO" commit -qm two
+  echo two >> "$REPO/src/f1.txt" && git -C "$REPO" rm -q src/f2.txt && echo new > "$REPO/src/new.txt" && git -C "$REPO" add -A && git -C "$REPO" commit -qm two || return 1
   tree=$(git -C "$REPO" rev-parse 'HEAD^{tree}') commit=$(git -C "$REPO" rev-parse HEAD)
   ws_pack "$REPO" "$tree" "$commit" "$before" | ws_in_pod git index-pack --stdin >/dev/null
   ws_in_pod sh -c 'echo two >> src/f1.txt && echo new > src/new.txt'
   ws_in_pod sh -c "echo '$tree $commit $commit main $before 0' > ../.trees/.switch"
   ws_receive state > "$T/ws-state" 2>"$T/logs/ws-finish"
   grep -q 'finishing the push that was interrupted' "$T/logs/ws-finish"
-  grep -qx "pushed $tree" "$T/ws-state" && grep -qx "worktree $tree" "$T/ws-state" && grep -qx "head $commit" "$T/ws-state"
+  grep -qx "pushed $tree" "$T/ws-state" && grep -qx "worktree $tree" "$T/ws-state" && grep -qx "head $commit" "$T/ws-state" || return 1
   ws_same "$REPO" "$tree" "$WS/src"
   [ ! -e "$WS/.trees/.switch" ]
 }
@@ -289,9 +289,9 @@ t_ws_busy_and_migrate() {
   # The symlink layout of older versions is replaced by the work tree.
   tree=$(git -C "$REPO" rev-parse 'HEAD^{tree}')
   install -d -o 1000 -g 1000 "$WS/.trees/$tree"
-  echo old > "$WS/.trees/$tree/README" && ln -s "$WS/.trees/$tree" "$WS/src"
+  echo old > "$WS/.trees/$tree/README" && ln -s "$WS/.trees/$tree" "$WS/src" || return 1
   ws_push "$REPO"
-  [ ! -L "$WS/src" ] && ws_same "$REPO" "$tree" "$WS/src"
+  [ ! -L "$WS/src" ] && ws_same "$REPO" "$tree" "$WS/src" || return 1
   [ "$(ls "$WS/.trees")" = pushed ]
   # A live holder keeps the lock: a second push waits (bounded) and ends with 75.
   sleep 60 &
@@ -301,7 +301,7 @@ t_ws_busy_and_migrate() {
   echo x >> "$REPO/src/f1.txt"
   WS_EXTRA=TRAMPOLINE_PUSH_LOCK_WAIT=1 ws_push "$REPO" 2>"$T/logs/ws-busy" || code=$?
   kill "$holder"; wait "$holder" 2>/dev/null || true
-  [ "$code" = 75 ] && grep -q 'still holds' "$T/logs/ws-busy"
+  [ "$code" = 75 ] && grep -q 'still holds' "$T/logs/ws-busy" || return 1
   ws_push "$REPO"
   ws_same "$REPO" "$(ws_tree "$REPO")" "$WS/src"
 }
@@ -316,13 +316,14 @@ t_ws_framed() {
   ws_pack "$REPO" "$tree" "$base" "$(ws_pushed)" > "$T/ws.pack"
   len=$(stat -c %s "$T/ws.pack")
   packs=$(find "$WS/src/.git/objects/pack" -name '*.pack' | wc -l)
-  # One exec for the sh adapter: length, pack, then the command's own stdin.
+  # One exec for the sh adapter: length, pack, then the command's own stdin. The command
+  # goes to the work tree itself, as the adapter's does (the exec's directory is not it).
   out=$({ echo "$len"; cat "$T/ws.pack"; printf 'input for the command\n'; } |
     ws_receive receive --tree "$tree" --base "$base" --from "$(ws_pushed)" --branch main --objects 4 --framed -- \
-      bash -c 'cat; tail -n 1 src/f1.txt; test ! -e ../.trees/.push-lock && echo unlocked; grep "^SigIgn" /proc/self/status' 2>"$T/logs/ws-framed")
+      bash -c 'cd "$0" && cat; tail -n 1 src/f1.txt; test ! -e ../.trees/.push-lock && echo unlocked; grep "^SigIgn" /proc/self/status' "$WS/src" 2>"$T/logs/ws-framed")
   echo "$out"
   [ "$(head -n 1 <<<"$out")" = trampoline-pushed ]
-  grep -qx 'input for the command' <<<"$out" && grep -qx framed <<<"$out" && grep -qx unlocked <<<"$out"
+  grep -qx 'input for the command' <<<"$out" && grep -qx framed <<<"$out" && grep -qx unlocked <<<"$out" || return 1
   grep -qx $'SigIgn:\t0000000000000000' <<<"$out"
   ws_same "$REPO" "$tree" "$WS/src"
   [ "$(find "$WS/src/.git/objects/pack" -name '*.pack' | wc -l)" = "$packs" ] # a few objects: loose, no pack of their own
