@@ -134,7 +134,7 @@ kill_tree "$HOLD"; wait "$HOLD" 2>/dev/null || true
 poll 60 not running "$USER_CTR" || true
 set +e
 if running "$USER_CTR"; then USER_STATUS=running; else wait "$USER_CTR"; USER_STATUS=$?; fi
-poll 20 not running "$DAEMON" || true
+poll 120 not running "$DAEMON" || true
 if running "$DAEMON"; then DAEMON_STATUS=running; else wait "$DAEMON"; DAEMON_STATUS=$?; fi
 set -e
 t_idle() {

@@ -84,7 +84,7 @@ start_daemon() {
     NIX_CONF_DIR=/opt/trampoline TRAMPOLINE_TERMINATION_LOG="$T/term-daemon" TRAMPOLINE_SUBSTITUTERS= \
     /opt/trampoline/entrypoint-daemon.sh >>"$T/logs/daemon.log" 2>&1 &
   DAEMON=$!
-  poll 20 started "$DAEMON"
+  poll 120 started "$DAEMON"
   DAEMON_INIT=$(init_pid "$DAEMON")
 }
 
@@ -107,7 +107,7 @@ start_user() {
     TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
     /opt/trampoline/entrypoint-user.sh >>"$T/logs/user.log" 2>&1 &
   USER_CTR=$!
-  poll 20 started "$USER_CTR"
+  poll 120 started "$USER_CTR"
   USER_INIT=$(init_pid "$USER_CTR")
 }
 
@@ -128,7 +128,7 @@ stop_container() {
   [ -n "$pid" ] && running "$pid" || { [ -z "$pid" ] || wait "$pid" 2>/dev/null; return 0; }
   init=$(init_pid "$pid")
   [ -n "$init" ] && kill -TERM "$init" 2>/dev/null
-  poll 10 not running "$pid" || { [ -n "$init" ] && kill -KILL "$init" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; }
+  poll 120 not running "$pid" || { [ -n "$init" ] && kill -KILL "$init" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; }
   wait "$pid" 2>/dev/null || true
 }
 

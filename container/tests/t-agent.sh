@@ -199,11 +199,11 @@ t_agent_is_activity() {
   # An agent started by hand over ssh counts as well.
   (sleep 30 | pod_ssh "$T/keys/client" "PATH=$T/fakebin:\$PATH FAKE_CLAUDE_STDIN=1 FAKE_EXPECT_KEY_SHA256=x claude" >/dev/null 2>&1) &
   ssh_session=$!
-  poll 20 agents_are 2 || true
+  poll 120 agents_are 2 || true
   d=$(monitor_check 1800); echo "$d"
   # The key is in the session's environment, never on any command line in the container.
   leaked=$(nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -cF -e "$KEY_A" -e "$KEY_B" || true)
-  poll 15 live_agents_are 2 || true
+  poll 120 live_agents_are 2 || true
   local live; live=$(cat /run/trampoline/monitor.json); echo "$live"
   # A second session meanwhile starts its own conversation rather than continue the live one.
   local second
@@ -220,7 +220,7 @@ t_agent_is_activity() {
   [ -f "$PROJECTS/-workspace-src/11111111-aaaa.jsonl" ]
   grep -qxF 'argv: [-p] [meanwhile]' <<<"$second"
   grep -q 'another agent session is running in this pod' "$T/logs/agent-second.err"
-  poll 15 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
+  poll 120 agents_are 0 || { user_exec ps -eo pid,ppid,args; return 1; }
 }
 check "monitor: an agent session via the wrapper is activity and counted in \"agents\" (an ssh-started one too); a second session does not --continue the live one" t_agent_is_activity
 
@@ -285,12 +285,12 @@ t_sessions_detach_reattach() {
   mkfifo "$T/tty-in1" "$T/tty-in2"
   exec {in1}<>"$T/tty-in1"
   tty_agent "$T/logs/tty1" "$in1" --key-sha256 "${SHA_B:0:16}" --detachable --new -- --model test
-  poll 30 screen_has "$T/logs/tty1" 'FAKE-ID=' || { cat -v "$T/logs/tty1"; return 1; }
+  poll 120 screen_has "$T/logs/tty1" 'FAKE-ID=' || { cat -v "$T/logs/tty1"; return 1; }
   fake=$(grep -ao 'FAKE-ID=[0-9x]*' "$T/logs/tty1" | head -n1)
   grep -aq 'key: expected' "$T/logs/tty1"
   grep -aqF 'argv: [--model] [test]' "$T/logs/tty1"
   printf 'one\r' >&"$in1"
-  poll 20 screen_has "$T/logs/tty1" 'COUNT=1 got=one'
+  poll 120 screen_has "$T/logs/tty1" 'COUNT=1 got=one'
   d=$(sessions_json); echo "$d"
   json_is "$d" length 1
   json_is "$d" 0.attached 1
@@ -301,9 +301,9 @@ t_sessions_detach_reattach() {
   ! nsenter --target "$USER_INIT" --pid --mount -- sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null' | tr '\0' ' ' | grep -qF -e "$KEY_A" -e "$KEY_B" || return 1
   # The connection drops: the terminal goes away under the client.
   kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
-  poll 20 first_attached_is 0 || { sessions_json; return 1; }
+  poll 120 first_attached_is 0 || { sessions_json; return 1; }
   # Still running, and activity: its server (re-parented to PID 1) with claude below it.
-  poll 20 agents_are 1
+  poll 120 agents_are 1
   d=$(monitor_check 1800); echo "$d"
   json_is "$d" idle false
   json_is "$d" agents 1
@@ -312,20 +312,20 @@ t_sessions_detach_reattach() {
   # Back to it (the newest, no id given): the same claude, its screen as it was.
   exec {in2}<>"$T/tty-in2"
   tty_agent "$T/logs/tty2" "$in2" --attach --term xterm-256color
-  poll 20 screen_has "$T/logs/tty2" "$fake" || { cat -v "$T/logs/tty2"; return 1; }
+  poll 120 screen_has "$T/logs/tty2" "$fake" || { cat -v "$T/logs/tty2"; return 1; }
   grep -aq 'COUNT=1 got=one' "$T/logs/tty2"
-  poll 20 first_attached_is 1
+  poll 120 first_attached_is 1
   printf 'two\r' >&"$in2"
-  poll 20 screen_has "$T/logs/tty2" 'COUNT=2 got=two'
+  poll 120 screen_has "$T/logs/tty2" 'COUNT=2 got=two'
   # claude ends: so do the session, its server and the client, with claude's status.
   printf 'quit\r' >&"$in2"
   wait "$TTY_PID" || attach_rc=$?
   exec {in1}>&- {in2}>&-
   [ "$attach_rc" = 7 ]
-  poll 20 no_tmux_left || { tmux_procs; return 1; }
+  poll 120 no_tmux_left || { tmux_procs; return 1; }
   [ "$(sessions_json)" = '[]' ]
   live=$(find "$SESSIONS" -mindepth 1 | wc -l); [ "$live" = 0 ]
-  poll 20 agents_are 0
+  poll 120 agents_are 0
   d=$(monitor_check 1800); echo "$d"
   json_is "$d" active '[]'
 }
@@ -336,10 +336,10 @@ t_sessions_end_detached() {
   mkfifo "$T/tty-in3"
   exec {in3}<>"$T/tty-in3"
   tty_agent "$T/logs/tty3" "$in3" --key-sha256 "${SHA_B:0:16}" --detachable --new
-  poll 30 screen_has "$T/logs/tty3" 'FAKE-ID=' || { cat -v "$T/logs/tty3"; return 1; }
+  poll 120 screen_has "$T/logs/tty3" 'FAKE-ID=' || { cat -v "$T/logs/tty3"; return 1; }
   kill -KILL "$TTY_PID"; wait "$TTY_PID" 2>/dev/null || true
   exec {in3}>&-
-  poll 20 first_attached_is 0
+  poll 120 first_attached_is 0
   id=$(sessions_json | json_field 0.id)
   # An unknown id is refused; the known one is there.
   user_script /opt/trampoline/agent-session.sh --attach 0000abcd >/dev/null 2>&1 || code=$?
@@ -347,9 +347,9 @@ t_sessions_end_detached() {
   # claude ends with nobody attached: nothing stays behind to keep the pod busy.
   tmux_bin=$(readlink "$TMUX_ROOT")/bin/tmux
   user_exec env PATH="$TOOLSET" "$tmux_bin" -S "$SESSIONS/$id.sock" send-keys -t "=$id:" quit Enter
-  poll 20 no_tmux_left || { tmux_procs; return 1; }
+  poll 120 no_tmux_left || { tmux_procs; return 1; }
   [ "$(sessions_json)" = '[]' ]
-  poll 20 agents_are 0
+  poll 120 agents_are 0
   code=0
   user_script /opt/trampoline/agent-session.sh --attach >"$T/logs/attach-none" 2>&1 || code=$?
   cat "$T/logs/attach-none"

@@ -193,7 +193,7 @@ has_active() { active_entries | grep -q "$1"; }
 
 t_decide_idle() {
   local d
-  poll 20 no_activity || { active_entries; return 1; }
+  poll 120 no_activity || { active_entries; return 1; }
   ago "$T/rundir/last-active" 100
   rm -f "$T/rundir/last-push"
   d=$(decide 50); echo "$d"
@@ -227,13 +227,13 @@ t_decide_exec() {
   ago "$T/rundir/last-active" 100
   user_exec sleep 30 &
   session=$!
-  poll 20 has_active '^exec .*sleep 30' || true
+  poll 120 has_active '^exec .*sleep 30' || true
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
   json_is "$d" idle false
   json_is "$d" idleSeconds 0
   grep -q '^exec .*sleep 30' <<<"$(active_of "$d")"
-  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
 
@@ -277,7 +277,7 @@ hold_quiet() {
   rm -f "$T/held-quiet"
   (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; echo "$banner" > "$T/held-quiet"; exec cat <&5 >/dev/null) &
   HOLDERS+=($!)
-  poll 30 grep -q '^SSH-2.0-' "$T/held-quiet"
+  poll 120 grep -q '^SSH-2.0-' "$T/held-quiet"
 }
 # hold_kex: our banner sent too; the server's first key-exchange bytes (sent only once it
 # read our banner) have arrived, and we answer nothing.
@@ -286,7 +286,7 @@ hold_kex() {
   (exec 5<>/dev/tcp/127.0.0.1/2222; IFS= read -r -t 30 banner <&5; printf 'SSH-2.0-held\r\n' >&5
    head -c 1 <&5 > "$T/held-kex"; exec cat <&5 >/dev/null) &
   HOLDERS+=($!)
-  poll 30 test -s "$T/held-kex"
+  poll 120 test -s "$T/held-kex"
 }
 # hold_auth: a client mid-authentication. Its key is authorized but locked by a
 # passphrase, and the askpass program never answers: the server has the user name (its
@@ -304,8 +304,8 @@ hold_auth() {
     -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
     -o ConnectTimeout=10 -o LogLevel=ERROR -p 2222 trampoline@127.0.0.1 true </dev/null >/dev/null 2>&1 &
   HOLDERS+=($!)
-  poll 30 test -e "$T/held-auth"
-  poll 30 has_conn 'sshd: trampoline \[priv\]'
+  poll 120 test -e "$T/held-auth"
+  poll 120 has_conn 'sshd: trampoline \[priv\]'
 }
 # A readiness probe, exactly as the kubelet's tcpSocket one: connect, close.
 probe() { sshd_ready; }
@@ -318,9 +318,9 @@ hold_rexec() {
   listener=$(listener_pid)
   strace -f -qq -o "$T/logs/strace-rexec" -e trace=execve -e inject=execve:delay_exit=120000000 -p "$listener" &
   TRACER=$!
-  poll 20 traced "$listener"
+  poll 120 traced "$listener"
   probe
-  poll 30 has_conn '.*sshd .* -R'
+  poll 120 has_conn '.*sshd .* -R'
 }
 t_decide_ssh() {
   local session d
@@ -331,7 +331,7 @@ t_decide_ssh() {
   # session is authenticated and its command runs: then the decision is taken.
   (sleep 60 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-started" 2>&1 &
   session=$!
-  poll 30 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
+  poll 120 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
   json_is "$d" idle false
@@ -339,7 +339,7 @@ t_decide_ssh() {
   # The ssh entries' titles ("ssh <pid>: <title>"): exactly this one.
   [ "$(sed -n 's/^ssh [^:]*: //p' <<<"$(active_of "$d")")" = "sshd: trampoline@notty" ]
   not grep -q '^process ' <<<"$(active_of "$d")"
-  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: an authenticated SSH session running a command is activity, one entry (the sshd listener itself is not)" t_decide_ssh
 
@@ -353,12 +353,12 @@ t_decide_forward() {
     -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o LogLevel=INFO -E "$T/logs/ssh-forward" \
     -N -o ExitOnForwardFailure=yes -R 127.0.0.1:0:127.0.0.1:9 -p 2222 trampoline@127.0.0.1 &
   session=$!
-  poll 30 grep -q '^Allocated port ' "$T/logs/ssh-forward" || { cat "$T/logs/ssh-forward"; return 1; }
+  poll 120 grep -q '^Allocated port ' "$T/logs/ssh-forward" || { cat "$T/logs/ssh-forward"; return 1; }
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
   json_is "$d" idle false
   [ "$(sed -n 's/^ssh [^:]*: //p' <<<"$(active_of "$d")")" = "sshd: trampoline" ]
-  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: a forwarding-only SSH session (ssh -N, no command) is activity" t_decide_forward
 
@@ -371,7 +371,7 @@ t_decide_orphan() {
   user_exec kill "$pid"
   json_is "$d" idle false
   grep -q '^process .*sleep 40' <<<"$(active_of "$d")"
-  poll 10 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
+  poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: a process left running by a finished session (re-parented to PID 1) is activity" t_decide_orphan
 
@@ -379,8 +379,8 @@ t_decide_preauth() {
   local d
   trap release_holders EXIT
   ago "$T/rundir/last-active" 100
-  poll 20 no_activity || { active_entries; return 1; }
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_activity || { active_entries; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
   hold_quiet
   hold_kex
   hold_auth
@@ -389,7 +389,7 @@ t_decide_preauth() {
   release_holders
   json_is "$d" active '[]'
   json_between "$d" idleSeconds 100
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
 }
 check "monitor: connections still authenticating (banner only, key exchange, user name sent and key pending) are not sessions" t_decide_preauth
 
@@ -397,15 +397,15 @@ t_decide_rexec() {
   local d
   trap release_holders EXIT
   ago "$T/rundir/last-active" 100
-  poll 20 no_activity || { active_entries; return 1; }
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_activity || { active_entries; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
   hold_rexec
   conn_titles
   d=$(decide 1800); echo "$d"
   release_holders
   json_is "$d" active '[]'
   json_between "$d" idleSeconds 100
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
 }
 check "monitor: a readiness probe held in sshd's re-exec window (raw argv 'sshd ... -R') is not a session" t_decide_rexec
 
@@ -419,14 +419,14 @@ live_scans() {
   local i m
   for i in $(seq 1 "$1"); do
     m=$(live_mtime)
-    poll 30 live_written_after "$m" || return 1
+    poll 120 live_written_after "$m" || return 1
   done
 }
 t_idle_clock() {
   local since d held deadline m n=0 writes=0
   trap release_holders EXIT
-  poll 20 no_activity || { active_entries; return 1; }
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_activity || { active_entries; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
   # A write that started after the check's own exec: any touch of last-active it made is done.
   live_scans 2
   since=$(( $(date +%s) - 100 ))
@@ -462,7 +462,7 @@ t_idle_clock() {
   json_is "$d" active '[]'
   json_between "$d" idleSeconds 100
   touch /run/trampoline/last-active
-  poll 30 no_connections || { conn_titles; return 1; }
+  poll 120 no_connections || { conn_titles; return 1; }
 }
 check "monitor: readiness probes and connections that never authenticate (re-exec window included) leave the live monitor's idle clock alone" t_idle_clock
 
@@ -488,7 +488,7 @@ rm -f /run/trampoline/last-push "$T/logs/holder" "$T/logs/ssh-session"
 start_user 3
 (user_exec sh -c 'echo holding; exec sleep 600') >"$T/logs/holder" 2>&1 &
 HOLDER=$!
-poll 30 grep -qx holding "$T/logs/holder" || cat "$T/logs/holder"
+poll 120 grep -qx holding "$T/logs/holder" || cat "$T/logs/holder"
 start_daemon
 poll 60 daemon_ready || cat "$T/logs/daemon.log"
 poll 90 sshd_ready || cat "$T/logs/user.log"
@@ -502,10 +502,10 @@ live_building() {
 live_checked_since() { json_between "$(cat /run/trampoline/monitor.json)" checkedAt "$1"; }
 (sleep 600 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-session" 2>&1 &
 SESSION=$!
-poll 30 grep -qx started "$T/logs/ssh-session" || cat "$T/logs/ssh-session"
+poll 120 grep -qx started "$T/logs/ssh-session" || cat "$T/logs/ssh-session"
 (cd / && user_exec nix-build "$T/slow.nix" --argstr seconds 8 --argstr salt "$RANDOM" --no-out-link) >"$T/logs/slow-build" 2>&1 &
 BUILD=$!
-poll 30 live_building || true
+poll 120 live_building || true
 cp /run/trampoline/monitor.json "$T/monitor-during-build.json" 2>/dev/null || true
 ALIVE_DURING_BUILD=$(running "$USER_CTR" && echo yes || echo no)
 kill_tree "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
@@ -514,16 +514,16 @@ wait "$BUILD"; BUILD_STATUS=$?
 set -e
 BUILD_END=$(date +%s)
 # The SSH session alone, past the timeout: a scan 4s after the build still sees it.
-poll 30 live_checked_since $((BUILD_END + 4)) || true
+poll 120 live_checked_since $((BUILD_END + 4)) || true
 cp /run/trampoline/monitor.json "$T/monitor-after-build.json" 2>/dev/null || true
 ALIVE_AFTER_BUILD=$(running "$USER_CTR" && echo yes || echo no)
 kill_tree "$SESSION"; wait "$SESSION" 2>/dev/null || true
 SESSION_END=$SECONDS
-poll 40 not running "$USER_CTR" || true
+poll 120 not running "$USER_CTR" || true
 set +e
 if running "$USER_CTR"; then USER_STATUS=running; else wait "$USER_CTR"; USER_STATUS=$?; fi
 USER_END=$SECONDS
-poll 20 not running "$DAEMON" || true
+poll 120 not running "$DAEMON" || true
 if running "$DAEMON"; then DAEMON_STATUS=running; else wait "$DAEMON"; DAEMON_STATUS=$?; fi
 set -e
 note "build ${BUILD_STATUS}, session ended at +$((SESSION_END - t0))s, user container ended at +$((USER_END - t0))s"
@@ -563,10 +563,10 @@ t_daemon_exits() {
 check "lifecycle: the nix-daemon container sees the request and exits 0 with 'idle: <reason>'" t_daemon_exits
 
 start_user 3
-poll 30 not running "$USER_CTR" || true
+poll 120 not running "$USER_CTR" || true
 set +e; if running "$USER_CTR"; then RESTART_STATUS=running; else wait "$USER_CTR"; RESTART_STATUS=$?; fi; set -e
 start_daemon
-poll 30 not running "$DAEMON" || true
+poll 120 not running "$DAEMON" || true
 set +e; if running "$DAEMON"; then RESTART_D_STATUS=running; else wait "$DAEMON"; RESTART_D_STATUS=$?; fi; set -e
 t_stays_stopped() {
   [ "$RESTART_STATUS" = 0 ] && [ "$RESTART_D_STATUS" = 0 ] || return 1

@@ -256,7 +256,7 @@ t_ws_stalled_and_killed() {
   producer=$!
   ws_receive receive --tree "$tree" --base "$(git -C "$REPO" rev-parse HEAD)" --from "$before" < "$T/ws.fifo" 2>/dev/null &
   pusher=$!
-  poll 30 [ -d "$WS/.trees/.push-lock" ]
+  poll 120 [ -d "$WS/.trees/.push-lock" ]
   kill_tree "$pusher"; kill_tree "$producer"; wait "$pusher" "$producer" 2>/dev/null || true
   ws_same "$REPO" "$before" "$WS/src"
   ws_push "$REPO"

@@ -325,13 +325,13 @@ fault_tunnel_drop() {
   sed 's/^/  ssh: /' "$work/session.err" | tail -n 3
   check "ssh ends when the connection drops (exit $code)" test "$code" = 255
   check "with the proxy's message: the connection was lost" grep -q 'trampoline: lost the connection' "$work/session.err"
-  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
-  check "no ssh left ($(fault_local_procs "$sshs"))" poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
+  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 120 bash -c '! pgrep -f "$1"' _ "$proxies"
+  check "no ssh left ($(fault_local_procs "$sshs"))" poll 120 bash -c '! pgrep -f "$1"' _ "$sshs"
 
   # While the API server is down, a new session waits for it (the proxy retries the open).
   ssh -n -F "$cfg" "$alias" 'echo reopened' >"$work/reopen.out" 2>"$work/reopen.err" &
   pid=$!
-  check "a new session waits for the cluster, and says so" poll 30 grep -q 'trying again for up to' "$work/reopen.err"
+  check "a new session waits for the cluster, and says so" poll 120 grep -q 'trying again for up to' "$work/reopen.err"
   fault_cluster apiserver-start >/dev/null || fail "cluster.sh apiserver-start"
   fault_wait_pid "$pid" 90
   check "and opens once the API server is back (exit $fault_rc)" test "$fault_rc" = 0 -a "$(cat "$work/reopen.out")" = reopened
@@ -354,8 +354,8 @@ fault_tunnel_drop() {
   sed 's/^/  copy-closure: /' "$work/copy.err" | tail -n 4
   check "copy-closure --from fails when the connection drops (exit $code)" test "$code" != 0 -a "$code" != 124
   check "and says the connection was lost" grep -q 'trampoline: lost the connection' "$work/copy.err"
-  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 10 bash -c '! pgrep -f "$1"' _ "$proxies"
-  check "no ssh left ($(fault_local_procs "$sshs"))" poll 10 bash -c '! pgrep -f "$1"' _ "$sshs"
+  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 120 bash -c '! pgrep -f "$1"' _ "$proxies"
+  check "no ssh left ($(fault_local_procs "$sshs"))" poll 120 bash -c '! pgrep -f "$1"' _ "$sshs"
   check "the cut copy left nothing in the local store" bash -c '! nix-store --check-validity "$1" 2>/dev/null' _ "$path"
   fault_release "$fault_held_pid" "$@"
   code=0

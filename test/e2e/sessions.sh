@@ -104,7 +104,7 @@ EOF
       test "$(tramp shell "$@" -- readlink /nix/var/nix/gcroots/trampoline/agent-tmux)" = "$store"
   fi
   printf 'one\r' >&"$in1"
-  check "typing reaches it (COUNT=1)" poll 30 sessions_screen_has "$dir/screen1" 'COUNT=1 got=one'
+  check "typing reaches it (COUNT=1)" poll 120 sessions_screen_has "$dir/screen1" 'COUNT=1 got=one'
   listed=$(sessions_list "$@") || listed='[]'
   id=$(json_field 0.id <<<"$listed")
   check "trampoline sessions lists it, attached ($listed)" \
@@ -117,7 +117,7 @@ EOF
   [[ -n $client ]] && kill -KILL "$client"
   wait "$tty1" 2>/dev/null || true
   exec {in1}>&-
-  check "after SIGKILL of the client the session is still listed" poll 30 sessions_count_is 1 "$@"
+  check "after SIGKILL of the client the session is still listed" poll 120 sessions_count_is 1 "$@"
   # Kubernetes leaves an exec's process running when its connection drops (the runtime
   # keeps its terminal open), so the pod-side client may still count as attached here.
   log "after the client's SIGKILL: $(sessions_list "$@" || true)"
@@ -134,19 +134,19 @@ EOF
   log "reattached after $((SECONDS - t0))s"
   check "with what it printed before (COUNT=1)" grep -aq 'COUNT=1 got=one' "$dir/screen2"
   printf 'two\r' >&"$in2"
-  check "typing reaches the same claude (COUNT=2)" poll 30 sessions_screen_has "$dir/screen2" 'COUNT=2 got=two'
-  check "sessions shows it attached again" poll 30 sessions_attached_is true "$@"
+  check "typing reaches the same claude (COUNT=2)" poll 120 sessions_screen_has "$dir/screen2" 'COUNT=2 got=two'
+  check "sessions shows it attached again" poll 120 sessions_attached_is true "$@"
   check "by this client alone (a client left by the lost connection was taken over)" \
     test "$(sessions_list "$@" | json_field 0.clients)" = 1
 
   # 4. claude ends: the session, its tmux server and the activity go with it.
   printf 'quit\r' >&"$in2"
   code=0
-  poll 30 sessions_exited "$tty2" || kill -KILL "$tty2" 2>/dev/null
+  poll 120 sessions_exited "$tty2" || kill -KILL "$tty2" 2>/dev/null
   wait "$tty2" || code=$?
   exec {in2}>&-
   check "claude's exit status is the client's (7, got $code)" test "$code" = 7
-  check "no sessions are left" poll 30 sessions_count_is 0 "$@"
+  check "no sessions are left" poll 120 sessions_count_is 0 "$@"
   check "status counts no agent" poll 60 sessions_agents_are 0 "$@"
   check "and no tmux activity" poll 60 sessions_no_tmux_activity "$@"
   if [[ -n $store ]]; then
@@ -163,10 +163,10 @@ EOF
   check "a later session starts in $((SECONDS - t0))s, tmux not realised again" \
     bash -c '[ "$1" = 0 ] && ! grep -aq "providing tmux" "$2"' _ "$code" "$dir/screen3"
   printf 'quit\r' >&"$in3"
-  poll 30 sessions_exited "$tty3" || kill -KILL "$tty3" 2>/dev/null
+  poll 120 sessions_exited "$tty3" || kill -KILL "$tty3" 2>/dev/null
   wait "$tty3" 2>/dev/null || true
   exec {in3}>&-
-  check "and ends with its claude" poll 30 sessions_count_is 0 "$@"
+  check "and ends with its claude" poll 120 sessions_count_is 0 "$@"
 
   code=0
   tramp claude --attach "$@" >/dev/null 2>"$dir/attach-none.err" || code=$?

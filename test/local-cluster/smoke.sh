@@ -107,7 +107,7 @@ forwarding() {
   port=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$pf_log")
   [[ -n $port ]]
 }
-poll 10 forwarding || abort "port-forward did not start: $(cat "$pf_log")"
+poll 120 forwarding || abort "port-forward did not start: $(cat "$pf_log")"
 [[ $(curl -fsS --max-time 10 "http://127.0.0.1:$port/") == port-forward-ok ]] || abort "port-forward did not reach the pod"
 kill "$PF_PID"
 wait "$PF_PID" 2>/dev/null || true
