@@ -18,6 +18,7 @@ import { DAEMON_CONTAINER, FARM_MACHINES_FILE } from '../pod/contract.ts'
 import { stoppedPod } from '../pod/stopped.ts'
 import { waitForPodGone } from '../pod/wait.ts'
 import { captureInPod } from '../pod/run.ts'
+import { writeFileArgv } from '../pod/write-file.ts'
 import { generateKeyPair } from '../ssh/keys.ts'
 import { COMPONENT_LABEL, instanceSelector } from '../instance.ts'
 import { podOwnerReference } from '../manifests/configmap.ts'
@@ -318,8 +319,6 @@ async function describeWorkers(context: CommandContext, pods: V1Pod[], farm: Far
   )
 }
 
-const WRITE_SCRIPT = 'set -e; umask 077; mkdir -p "$(dirname "$1")"; cat > "$1.new"; mv -f "$1.new" "$1"'
-
 /** The ssh config first (names the hosts), then the machines file (uses them). */
 async function writeMachines(context: CommandContext, workers: WorkerEndpoint[], hostPublicKey: string): Promise<void> {
   // machines.all: every worker; the daemon container keeps `machines` to those that answer
@@ -330,7 +329,7 @@ async function writeMachines(context: CommandContext, workers: WorkerEndpoint[],
     [`${FARM_MACHINES_FILE}.all`, machines],
     [FARM_MACHINES_FILE, machines],
   ] as const) {
-    const result = await captureInPod(context, ['sh', '-c', WRITE_SCRIPT, 'trampoline-farm', file], { container: DAEMON_CONTAINER, input: text })
+    const result = await captureInPod(context, writeFileArgv(file, text), { container: DAEMON_CONTAINER, input: text })
     if (result.exitCode !== 0) {
       throw new UserError(`could not write ${file} in the nix-daemon container (exit ${result.exitCode}): ${result.stderr.trim().slice(-300)}`, { exitCode: ExitCode.failure })
     }

@@ -11,6 +11,7 @@ import { execCapture } from '../kube/exec.ts'
 import { readPod } from './pods.ts'
 import { POD_AUTHORIZED_KEYS, USER_CONTAINER } from './contract.ts'
 import { stoppedPod } from './stopped.ts'
+import { writeFileArgv } from './write-file.ts'
 import { deleteObject, gracePeriodFor, summarise } from './objects.ts'
 import { waitForPodGone, waitForPodReady } from './wait.ts'
 import { PHASE_TEXT, type WaitPhase } from './diagnose.ts'
@@ -300,8 +301,7 @@ async function removePod(context: CommandContext, pod: V1Pod): Promise<void> {
 
 async function refreshPodAuthorizedKeys(context: CommandContext, authorizedKeys: string): Promise<void> {
   const target = { kc: context.cluster.kc, namespace: context.cluster.namespace, pod: context.names.pod, container: USER_CONTAINER }
-  const script = `umask 077 && cat > ${POD_AUTHORIZED_KEYS}.new && mv -f ${POD_AUTHORIZED_KEYS}.new ${POD_AUTHORIZED_KEYS}`
-  const result = await execCapture(target, ['sh', '-c', script], authorizedKeys).catch((error: Error) => ({ exitCode: 255, message: error.message, stderr: '' }))
+  const result = await execCapture(target, writeFileArgv(POD_AUTHORIZED_KEYS, authorizedKeys), authorizedKeys).catch((error: Error) => ({ exitCode: 255, message: error.message, stderr: '' }))
   if (result.exitCode !== 0) {
     warn(`could not give the running pod this machine's SSH key (${result.message ?? result.stderr.trim()}); trampoline down && trampoline setup will`)
   }
