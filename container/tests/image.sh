@@ -105,8 +105,8 @@ USER_CTR=$!
 t_sshd() { poll 90 sshd_ready || { cat "$T/logs/user.log"; return 1; }; }
 check "image: entrypoint-user.sh starts the image's sshd as UID 1000 on 2222" t_sshd
 
-# A session held open through the build keeps the 3s-timeout pod up.
-(sleep 25 | pod_ssh "$T/keys/client" 'cat >/dev/null') >"$T/logs/hold" 2>&1 &
+# A session held open through the build keeps the 3s-timeout pod up (until killed below).
+(sleep 600 | pod_ssh "$T/keys/client" 'cat >/dev/null') >"$T/logs/hold" 2>&1 &
 HOLD=$!
 t_build() {
   local out

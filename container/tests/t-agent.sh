@@ -194,10 +194,11 @@ live_agents_are() { [ "$(json_field agents </run/trampoline/monitor.json)" = "$1
 t_agent_is_activity() {
   local session ssh_session d leaked
   [ "$(monitor_agents)" = 0 ]
-  agent FAKE_EXPECT_KEY_SHA256="$SHA_B" FAKE_CLAUDE_SLEEP=30 -- --key-sha256 "${SHA_B:0:16}" --new -- -p 'long task' >"$T/logs/agent-long" 2>&1 &
+  agent FAKE_EXPECT_KEY_SHA256="$SHA_B" FAKE_CLAUDE_SLEEP=600 -- --key-sha256 "${SHA_B:0:16}" --new -- -p 'long task' >"$T/logs/agent-long" 2>&1 &
   session=$!
-  # An agent started by hand over ssh counts as well.
-  (sleep 30 | pod_ssh "$T/keys/client" "PATH=$T/fakebin:\$PATH FAKE_CLAUDE_STDIN=1 FAKE_EXPECT_KEY_SHA256=x claude" >/dev/null 2>&1) &
+  # An agent started by hand over ssh counts as well. Both run until killed below, however
+  # long the machine takes to see them.
+  (sleep 600 | pod_ssh "$T/keys/client" "PATH=$T/fakebin:\$PATH FAKE_CLAUDE_STDIN=1 FAKE_EXPECT_KEY_SHA256=x claude" >/dev/null 2>&1) &
   ssh_session=$!
   poll 120 agents_are 2 || true
   d=$(monitor_check 1800); echo "$d"

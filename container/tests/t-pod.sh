@@ -225,14 +225,14 @@ check "monitor: a push within the timeout keeps the pod" t_decide_push
 t_decide_exec() {
   local session d
   ago "$T/rundir/last-active" 100
-  user_exec sleep 30 &
+  user_exec sleep 600 &
   session=$!
-  poll 120 has_active '^exec .*sleep 30' || true
+  poll 120 has_active '^exec .*sleep 600' || true
   d=$(decide 50); echo "$d"
   kill_tree "$session"; wait "$session" 2>/dev/null || true
   json_is "$d" idle false
   json_is "$d" idleSeconds 0
-  grep -q '^exec .*sleep 30' <<<"$(active_of "$d")"
+  grep -q '^exec .*sleep 600' <<<"$(active_of "$d")"
   poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
@@ -329,7 +329,7 @@ t_decide_ssh() {
   # `cat` ends when the connection does (a `sleep` would outlive it as an orphan, which
   # the monitor rightly counts). The line printed by the session's command proves the
   # session is authenticated and its command runs: then the decision is taken.
-  (sleep 60 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-started" 2>&1 &
+  (sleep 600 | pod_ssh "$T/keys/client" 'echo started; exec cat >/dev/null') >"$T/logs/ssh-started" 2>&1 &
   session=$!
   poll 120 grep -qx started "$T/logs/ssh-started" || { cat "$T/logs/ssh-started"; return 1; }
   d=$(decide 50); echo "$d"
@@ -365,12 +365,12 @@ check "monitor: a forwarding-only SSH session (ssh -N, no command) is activity" 
 t_decide_orphan() {
   local d pid
   ago "$T/rundir/last-active" 100
-  user_exec bash -c 'setsid sleep 40 </dev/null >/dev/null 2>&1 & exit 0'
+  user_exec bash -c 'setsid sleep 600 </dev/null >/dev/null 2>&1 & exit 0'
   d=$(decide 50); echo "$d"
   pid=$(sed -n 's/^process \([0-9]*\):.*/\1/p' <<<"$(active_of "$d")" | head -n 1)
   user_exec kill "$pid"
   json_is "$d" idle false
-  grep -q '^process .*sleep 40' <<<"$(active_of "$d")"
+  grep -q '^process .*sleep 600' <<<"$(active_of "$d")"
   poll 120 no_activity || { user_exec ps -eo pid,ppid,stat,user,args; return 1; }
 }
 check "monitor: a process left running by a finished session (re-parented to PID 1) is activity" t_decide_orphan
