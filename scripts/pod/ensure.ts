@@ -12,7 +12,7 @@ import { readPod } from './pods.ts'
 import { POD_AUTHORIZED_KEYS, USER_CONTAINER } from './contract.ts'
 import { stoppedPod } from './stopped.ts'
 import { writeFileArgv } from './write-file.ts'
-import { deleteObject, gracePeriodFor, summarise } from './objects.ts'
+import { deleteNow, summarise } from './objects.ts'
 import { waitForPodGone, waitForPodReady } from './wait.ts'
 import { PHASE_TEXT, type WaitPhase } from './diagnose.ts'
 import { checkArchAvailable, podSystem } from './system.ts'
@@ -290,7 +290,7 @@ async function createPod(context: CommandContext, body: V1Pod): Promise<V1Pod> {
 async function removePod(context: CommandContext, pod: V1Pod): Promise<void> {
   const { cluster, names } = context
   const object = summarise('Pod', pod.metadata, cluster.namespace, pod.status?.phase)
-  await deleteObject(cluster, object, { gracePeriodSeconds: gracePeriodFor(object) })
+  await deleteNow(cluster, object)
   if (!(await waitForPodGone(cluster, names.pod, DELETE_TIMEOUT_SECONDS, object.uid))) {
     throw new UserError(`the old pod ${names.pod} is still terminating after ${DELETE_TIMEOUT_SECONDS}s`, {
       hint: 'Its node may be unreachable. Run setup again later, or check: trampoline status',

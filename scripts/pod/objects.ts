@@ -114,6 +114,11 @@ export async function deleteObject(cluster: Cluster, object: LabelledObject, opt
   }
 }
 
+/** Delete with the grace its kind and phase call for (gracePeriodFor); false when already gone. */
+export function deleteNow(cluster: Cluster, object: LabelledObject): Promise<boolean> {
+  return deleteObject(cluster, object, { gracePeriodSeconds: gracePeriodFor(object) })
+}
+
 /** Pods that never ran have nothing to shut down: delete those at once. */
 export function gracePeriodFor(object: LabelledObject): number | undefined {
   return object.kind === 'Pod' && object.phase !== 'Running' ? 0 : undefined

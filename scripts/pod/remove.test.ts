@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { LabelledObject } from '../pod/objects.ts'
-import { cleanPlan } from './clean.ts'
+import type { LabelledObject } from './objects.ts'
+import { cleanPlan } from './remove.ts'
 
 const o = (kind: LabelledObject['kind'], name: string): LabelledObject => ({ kind, name, namespace: 'default', instance: 'web', annotations: {} })
 const objects = [

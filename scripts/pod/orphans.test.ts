@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { LabelledObject } from '../pod/objects.ts'
-import { expiresAt, gcPlan } from './gc.ts'
+import type { LabelledObject } from './objects.ts'
+import { expiresAt, gcPlan } from './orphans.ts'
 
 const now = Date.parse('2026-11-22T12:00:00Z')
 const hourAgo = new Date(now - 3600_000)
