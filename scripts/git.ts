@@ -1,8 +1,8 @@
-// The local side of a push: which git tree to send, and the tar stream of it. Nothing here
+// The local side of a push: which git tree to send, and the pack of what the pod lacks. Nothing here
 // writes to the user's index or files: the work tree is snapshotted through a temporary
 // index, so a push never disturbs what the user has staged.
 //
-// Submodules: `git archive` leaves a submodule as an empty directory, so a tree with
+// Submodules: a tree records a submodule as a commit link, not its files, so a tree with
 // submodules is pushed as a combined tree, each submodule's tree (at its recorded commit,
 // or its work tree with --worktree) read in at its path, recursively. The combined trees
 // are written into a private object directory of this process (the submodules' objects
@@ -380,7 +380,7 @@ export function parseCatFileBatch(output: Buffer): Map<string, Buffer> {
 }
 
 /**
- * Git LFS pointer files in a tree: a push sends them as they are (git archive has no LFS
+ * Git LFS pointer files in a tree: a push sends them as they are (the objects hold no LFS
  * content). Only looked for when some .gitattributes in the tree mentions filter=lfs, so
  * a repository without LFS costs one listing.
  */
@@ -415,44 +415,6 @@ export async function warnAboutLfs(root: string, tree: string, env: NodeJS.Proce
       'A push sends git objects, which hold no LFS content, and the pod does not fetch it: a build that reads these files sees the pointers.')
   } catch (error) {
     debug(`looking for Git LFS pointers failed: ${(error as Error).message}`)
-  }
-}
-
-export interface GitArchive {
-  /** The tar stream; read it as it comes, it is never held in memory. */
-  stream: Readable
-  /** Settles when git exits: rejects with git's message if it failed. */
-  done: Promise<void>
-  kill(): void
-}
-
-/**
- * `git archive` of a tree as a tar stream (a combined tree made by withSubmodules in this
- * process too). Git LFS pointer files in it are named in a warning, looked for meanwhile.
- */
-export function archiveTree(root: string, tree: string): GitArchive {
-  const env = combinedTrees.get(tree) ?? process.env
-  const lfs = warnAboutLfs(root, tree, env)
-  const child = spawn('git', ['archive', '--format=tar', tree], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exited = new Promise<void>((resolveDone, fail) => {
-    child.on('error', (error) => fail(gitSpawnError(error)))
-    child.on('close', (code, signal) => {
-      if (code === 0) resolveDone()
-      else fail(new UserError(`git archive failed: ${stderr.trim() || (signal ? `killed by ${signal}` : `exit ${code}`)}`, { exitCode: ExitCode.local }))
-    })
-  })
-  // The warning (if any) comes before the push's summary.
-  const done = exited.then(() => lfs)
-  // Callers await `done` after the stream; until then a failure must not count as unhandled.
-  done.catch(() => {})
-  return {
-    stream: child.stdout,
-    done,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill()
-    },
   }
 }
 
