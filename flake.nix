@@ -35,10 +35,23 @@
         };
       });
 
-      # `nix flake check`: the package builds (typecheck + bundle), the dev shell evaluates,
-      # and every shell script passes shellcheck (what ./test.sh lint runs).
+      # `nix flake check`: the package builds (typecheck + bundle), the unit tests pass, the
+      # dev shell evaluates, and every shell script passes shellcheck (./test.sh lint).
       checks = forAllSystems (pkgs: {
         package = self.packages.${pkgs.system}.trampoline;
+        # The same build with vitest run after it (scripts/**/*.test.ts: pure functions, plus
+        # git and a shell for the push's local side; no cluster).
+        unit = self.packages.${pkgs.system}.trampoline.overrideAttrs (old: {
+          pname = "${old.pname}-unit";
+          doCheck = true;
+          nativeCheckInputs = [ pkgs.git ];
+          checkPhase = ''
+            runHook preCheck
+            export HOME=$TMPDIR
+            npx vitest run
+            runHook postCheck
+          '';
+        });
         devShell = self.devShells.${pkgs.system}.default;
         shellcheck = pkgs.runCommand "trampoline-shellcheck" { nativeBuildInputs = [ pkgs.shellcheck pkgs.bash ]; } ''
           cd ${./.}

@@ -42,6 +42,7 @@ buildNpmPackage {
       ./package-lock.json
       ./tsconfig.json
       ./tsconfig.build.json
+      ./vitest.config.ts
       ./bin
       ./scripts
       ./container
