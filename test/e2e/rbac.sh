@@ -56,7 +56,11 @@ rbac_journey() {
   out=$(as_user build "${args[@]}" -f hello.nix --json 2>"$err") || true
   result=$(json_field outputs.0 <<<"$out" 2>/dev/null || true)
   check "build -f hello.nix as the bound user ($result)" grep -q '^/nix/store/.*-hello-trampoline$' <<<"$result"
-  check "shell as the bound user runs the result" test "$(as_user shell "${args[@]}" -- "$result/bin/hello" 2>"$err")" = "Hello from trampoline"
+  code=0
+  out=$(as_user shell "${args[@]}" -- "$result/bin/hello" 2>"$err") || code=$?
+  local detail="exit $code"
+  [ "$out" = "Hello from trampoline" ] || detail+=", printed '${out:0:80}', said '$(tail -n 3 "$err" | tr '\n' ' ')'"
+  check "shell as the bound user runs the result ($detail)" test "$out" = "Hello from trampoline"
   check "ssh as the bound user (pods/portforward)" test "$(as_user ssh "${args[@]}" -- echo via-portforward 2>"$err" </dev/null)" = via-portforward
 
   out=$(as_user status "${args[@]}" --json 2>"$err") || true
