@@ -18,6 +18,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+source "$root/test/bench/lib.sh"
 files=${BENCH_FILES:-20000}
 runs=${BENCH_RUNS:-7}
 scripts=()
@@ -38,15 +40,8 @@ say() { echo "bench-receive: $*" >&2; }
 
 say "making a repository of $files files"
 repo=$work/repo
-mkdir -p "$repo"
+bench_repo "$repo" "$files" 1024
 cd "$repo"
-git init -q -b main
-payload=$(head -c 1024 /dev/zero | tr '\0' x)
-for ((d = 0; d < 100; d++)); do
-  mkdir -p "d$d"
-  for ((i = d; i < files; i += 100)); do printf '%s %d\n' "$payload" "$i" >"d$d/f$i.txt"; done
-done
-git add -A && git -c user.email=bench@trampoline -c user.name=bench commit -qm "bench tree"
 commit=$(git rev-parse HEAD)
 tree=$(git rev-parse 'HEAD^{tree}')
 

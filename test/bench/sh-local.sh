@@ -12,6 +12,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+source "$root/test/bench/lib.sh"
 node_bin=$root/node_modules/.bin/node
 files=${BENCH_FILES:-20000}
 runs=${BENCH_RUNS:-7}
@@ -28,15 +30,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "bench-sh-local: making a repository of $files files" >&2
 repo=$work/repo
-mkdir -p "$repo"
+bench_repo "$repo" "$files" 1024
 cd "$repo"
-git init -q -b main
-payload=$(head -c 1024 /dev/zero | tr '\0' x)
-for ((d = 0; d < 100; d++)); do
-  mkdir -p "d$d"
-  for ((i = d; i < files; i += 100)); do printf '%s %d\n' "$payload" "$i" >"d$d/f$i.txt"; done
-done
-git add -A && git -c user.email=bench@trampoline -c user.name=bench commit -qm "bench tree"
 
 # One run: MODE same (the tree as last pushed) or edit (the framed push's pack as well).
 cat >"$work/run.mjs" <<EOF

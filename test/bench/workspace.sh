@@ -28,6 +28,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=test/bench/lib.sh
+source "$root/test/bench/lib.sh"
 node_bin=$root/node_modules/.bin/node
 files=${BENCH_FILES:-20000}
 file_bytes=${BENCH_FILE_BYTES:-1024}
@@ -79,15 +81,8 @@ trap 'exit 130' INT TERM
 
 # --- the repository -------------------------------------------------------------------
 say "making a repository of $files files of $file_bytes bytes"
-mkdir -p "$work/repo"
+bench_repo "$work/repo" "$files" "$file_bytes"
 cd "$work/repo"
-git init -q
-payload=$(head -c "$file_bytes" /dev/zero | tr '\0' 'x')
-for ((d = 0; d < 100; d++)); do
-  mkdir -p "d$d"
-  for ((i = d; i < files; i += 100)); do printf '%s %d\n' "$payload" "$i" >"d$d/f$i.txt"; done
-done
-git add -A && git -c user.email=bench@trampoline -c user.name=bench commit -qm "bench tree"
 
 setup_args=("${common[@]}" --image "$image" --cpu "$cpu" --memory "$memory" --no-default-cache --idle-timeout 0)
 [[ -z $pull_policy ]] || setup_args+=(--pull-policy "$pull_policy")
