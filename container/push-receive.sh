@@ -366,8 +366,9 @@ stall_watch() {
     [ -n "$io" ] || return 0 # index-pack is gone
     if [ "$io" = "$last" ]; then idle=$((idle + 5)); else idle=0 last=$io; fi
     if [ "$idle" -ge "$STALL" ]; then
-      kill -USR1 "$pid" 2>/dev/null || true
+      # The mark first: the receiver reads it as soon as index-pack dies of the signal.
       : > "$SCRATCH/.stalled.$$"
+      kill -USR1 "$pid" 2>/dev/null || rm -f "$SCRATCH/.stalled.$$"
       return 0
     fi
   done

@@ -1,4 +1,5 @@
-// Running the local nix against the pod's store over ssh-ng://, through our ssh_config.
+// Running the local nix against the pod's store: over the exec store (exec-store/shim.ts),
+// or for local evaluation over ssh-ng:// through our ssh_config.
 import { $ } from 'zx'
 import { ExitCode, RemoteExit, UserError } from './errors.ts'
 import type { SshFiles } from './ssh/files.ts'
@@ -32,12 +33,12 @@ export async function requireLocalNix(): Promise<void> {
   }
 }
 
-/** Run local nix with live output; a failure passes its exit code through. */
-export async function runNix(args: string[], files: SshFiles, options: { capture?: boolean } = {}): Promise<string> {
+/** Run local nix with live output (env: the exec store's, exec-store/shim.ts); a failure passes its exit code through. */
+export async function runNix(args: string[], env: NodeJS.ProcessEnv, options: { capture?: boolean } = {}): Promise<string> {
   const result = await $({
     nothrow: true,
     stdio: options.capture ? ['inherit', 'pipe', 'inherit'] : 'inherit',
-    env: nixSshEnv(files),
+    env,
   })`nix ${args}`
   if (result.exitCode !== 0) throw new RemoteExit(result.exitCode ?? 1)
   return options.capture ? result.stdout : ''

@@ -1,16 +1,17 @@
 // Bringing store paths home from the pod, for `build` and `copy-closure --from` alike: the
 // daemon container signs the closure with the instance's key (root there is trusted, the
-// user container never is), then the local Nix pulls it over ssh-ng and checks those
-// signatures against the key from the instance's Secret; finally, optionally, local GC
-// roots (./result links) as nix build makes them.
+// user container never is), then the local Nix pulls it from the user container's
+// nix-daemon --stdio over the exec store (exec-store/shim.ts) and checks those signatures
+// against the key from the instance's Secret; finally, optionally, local GC roots
+// (./result links) as nix build makes them.
 import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
 import { signClosuresInPod } from './pod/daemon.ts'
-import { addLocalRoot, nixCopyFromArgs, podStoreUrl, runNix, type StoreProtocol } from './local-nix.ts'
+import { addLocalRoot, nixCopyFromArgs, runNix, type StoreProtocol } from './local-nix.ts'
+import { openExecStore, type ExecStoreTarget } from './exec-store/shim.ts'
 import { info } from './log.ts'
 import { podPublicKey } from './signing/key.ts'
 import { planSigCheck, readLocalSigConfig, sigCheckArgs } from './signing/local-trust.ts'
-import type { SshFiles } from './ssh/files.ts'
 import type { OutLink } from './build-args.ts'
 
 export interface HomeCopyPlan {
@@ -42,20 +43,23 @@ export interface HomeCopy {
 }
 
 /** Copy the paths' closures from the pod into the local store. A failed nix copy passes its exit code through. */
-export async function copyHome(
-  context: CommandContext,
-  files: SshFiles,
-  paths: string[],
-  plan: HomeCopyPlan,
-  options: { protocol?: StoreProtocol } = {},
-): Promise<HomeCopy> {
+export async function copyHome(context: CommandContext, paths: string[], plan: HomeCopyPlan, options: { protocol?: StoreProtocol } = {}): Promise<HomeCopy> {
   const started = Date.now()
-  const store = podStoreUrl(files, options.protocol ?? 'ssh-ng')
   // Paths the pod imported, substituted or had from its image carry no signature of ours yet.
   if (plan.checked) await signClosuresInPod(context, paths)
-  info(`copying ${paths.length} path(s) from ${store}${plan.checked ? '' : ' (signatures not checked)'}`)
-  await runNix(nixCopyFromArgs(store, paths, plan.sigArgs), files)
-  return { store, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
+  const store = openExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng')
+  try {
+    info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)
+    await runNix(nixCopyFromArgs(store.url, paths, plan.sigArgs), store.env)
+  } finally {
+    store.dispose()
+  }
+  return { store: store.url, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
+}
+
+/** The exec store of this command's instance, cluster context and namespace. */
+export function execStoreTarget(context: CommandContext): ExecStoreTarget {
+  return { instance: context.names.instance, namespace: context.cluster.namespace, context: context.cluster.context }
 }
 
 /** Root each copied path locally under its link (made absolute against the current directory, as nix build does). */

@@ -206,7 +206,7 @@ export const command: CommandModule<GlobalOptions, BuildArgs> = {
     const report = () => printResult(context, { exitCode, outputs, eval: args.eval ?? 'pod', copied, links }, () => outputs.join('\n'))
     try {
       if (plan && outputs.length) {
-        await copyHome(context, writeSshFiles(context, args), outputs, plan)
+        await copyHome(context, outputs, plan)
         copied = true
         if (home.kind === 'copy' && home.link) {
           links = await linkHome(outLinks(home.link, results))

@@ -3,13 +3,13 @@
 //
 // To the pod: exported locally and imported by root in the nix-daemon container (the user
 // container is not a trusted Nix user, so it could not add unsigned paths). From the pod:
-// `nix copy` over ssh-ng with signature checks against the instance's key, which the
-// daemon container first adds to the closure's paths that lack it (results-home.ts, which
-// `build` shares); --out-link roots them locally as nix build would.
+// `nix copy` from the user container's nix-daemon --stdio over exec (exec-store/shim.ts)
+// with signature checks against the instance's key, which the daemon container first adds
+// to the closure's paths that lack it (results-home.ts, which `build` shares); --out-link
+// roots them locally as nix build would.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../pod/pods.ts'
-import { writeSshFiles } from '../ssh/files.ts'
 import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { addRootsInPod, storePathOf } from '../pod/gc-roots.ts'
@@ -45,9 +45,8 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
     await requireRunningPod(context)
     const started = Date.now()
     if (args.from) {
-      const files = writeSshFiles(context, args)
       const plan = await planHomeCopy(context, { checkSigs: args.checkSigs !== false })
-      const { store, checkedSignatures } = await copyHome(context, files, args.paths, plan, { protocol: args.protocol })
+      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol })
       const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000
       printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures, ...(links ? { links } : {}) }, () =>

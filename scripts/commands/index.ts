@@ -31,6 +31,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { command: 'sh', describe: 'sh -c for local agents: run a command in the pod\'s copy of this directory, pushing changes first', load: () => import('./sh.ts') },
   { command: 'ssh [command..]', describe: 'SSH into the pod (pinned host key, no open ports); --config prints an ssh_config block', load: () => import('./ssh.ts') },
   { command: 'proxy <host>', describe: 'ProxyCommand for ssh and Nix: relay stdin/stdout to the pod\'s sshd (see ssh --config)', load: () => import('./proxy.ts') },
+  { command: 'store-stdio [ssh..]', describe: 'Stands in for ssh when the local Nix opens the pod\'s store (copy-closure --from, build, push-flake): its store program, in the user container over exec', load: () => import('./store-stdio.ts') },
   { command: 'builder', describe: 'Serve the pod as a remote builder for this machine\'s Nix (ssh-ng over a local socket, to a trusted nix-daemon in the pod via exec)', load: () => import('./builder.ts') },
   { command: 'copy-closure <paths..>', describe: 'Copy store paths with their closures to the pod (or --from the pod to the local store)', load: () => import('./copy-closure.ts') },
   { command: 'maintenance', describe: 'Garbage-collect and optimise the pod\'s Nix store (keeps pushed sources and build results)', load: () => import('./maintenance.ts') },

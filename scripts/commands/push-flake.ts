@@ -1,10 +1,13 @@
 // `trampoline push-flake [flake]`: the flake's source and all its inputs into the pod's
-// store (nix flake archive over ssh-ng), so the pod can evaluate it without fetching.
+// store (nix flake archive to the exec store, exec-store/shim.ts: the user container's
+// untrusted nix-daemon --stdio, which accepts sources, content-addressed, unsigned), so
+// the pod can evaluate it without fetching.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../pod/pods.ts'
-import { writeSshFiles } from '../ssh/files.ts'
-import { NIX_FEATURES, podStoreUrl, requireLocalNix, runNix } from '../local-nix.ts'
+import { NIX_FEATURES, requireLocalNix, runNix } from '../local-nix.ts'
+import { openExecStore } from '../exec-store/shim.ts'
+import { execStoreTarget } from '../results-home.ts'
 import { addRootsInPod } from '../pod/gc-roots.ts'
 
 /** `nix flake archive --json`: the flake's source and, recursively, its inputs'. */
@@ -29,13 +32,17 @@ export const command: CommandModule<GlobalOptions, PushFlakeArgs> = {
     const context = commandContext(args)
     await requireLocalNix()
     await requireRunningPod(context)
-    const files = writeSshFiles(context, args)
-    const store = podStoreUrl(files)
-    const output = await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', store, args.flake], files, { capture: true })
+    const store = openExecStore(execStoreTarget(context))
+    let output: string
+    try {
+      output = await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', store.url, args.flake], store.env, { capture: true })
+    } finally {
+      store.dispose()
+    }
     const archived = JSON.parse(output) as ArchivedFlake
     const inputs = Object.keys(archived.inputs ?? {})
     await addRootsInPod(context, 'flake', archivedPaths(archived))
-    printResult(context, { path: archived.path, inputs, store }, () =>
+    printResult(context, { path: archived.path, inputs, store: store.url }, () =>
       `${archived.path}${inputs.length ? ` (+ inputs: ${inputs.join(', ')})` : ''}`,
     )
   },

@@ -8,9 +8,9 @@
 import type { CommandModule } from 'yargs'
 import type { GlobalOptions } from '../context.ts'
 import { RemoteExit } from '../errors.ts'
-import { disableMux, muxEnabled, runThroughMux } from '../mux/client.ts'
-import { muxTarget } from '../mux/target.ts'
-import { isInteractive, releaseStdin } from '../terminal.ts'
+import { disableMux } from '../mux/client.ts'
+import { runPiped } from '../mux/piped.ts'
+import { isInteractive } from '../terminal.ts'
 import { WORKSPACE_SRC } from '../pod/contract.ts'
 
 interface ShellArgs extends GlobalOptions {
@@ -55,17 +55,11 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
     }
     if (args.mux === false) disableMux()
     const argv = [...(args.command ?? []), ...(args['--'] ?? [])].map(String)
-    if (!isInteractive() && muxEnabled()) {
-      const target = muxTarget(args)
+    if (!isInteractive()) {
       // Without a command and without a terminal, bash reads its script from our stdin.
-      const exitCode = target && (await runThroughMux(target, { command: remoteShellArgv(argv, undefined), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }))
-      if (exitCode !== undefined) {
-        releaseStdin()
-        if (exitCode !== 0) throw new RemoteExit(exitCode)
-        return
-      }
-      // The helper did not take it and nothing ran: the direct path, without trying the helper again.
-      disableMux()
+      const exitCode = await runPiped(args, remoteShellArgv(argv, undefined))
+      if (exitCode !== 0) throw new RemoteExit(exitCode)
+      return
     }
     const [{ commandContext }, { requireRunningPod }, { runAttached }] = await Promise.all([
       import('../context.ts'),

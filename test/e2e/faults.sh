@@ -298,7 +298,7 @@ fault_apiserver_push() {
 }
 
 # 3. The connection dropped under an ssh session (system ssh through the ProxyCommand) and
-# under copy-closure --from (nix copy over that ssh): a clear error, no proxy or ssh left.
+# under copy-closure --from (nix copy over the exec store): a clear error, nothing left.
 # A session is never reconnected; opening the tunnel is retried while the cluster does not
 # answer (no byte has gone anywhere yet), and a copy run again after the cut works.
 fault_tunnel_drop() {
@@ -354,8 +354,9 @@ fault_tunnel_drop() {
   sed 's/^/  copy-closure: /' "$work/copy.err" | tail -n 4
   check "copy-closure --from fails when the connection drops (exit $code)" test "$code" != 0 -a "$code" != 124
   check "and says the connection was lost" grep -q 'trampoline: lost the connection' "$work/copy.err"
-  check "no trampoline proxy left ($(fault_local_procs "$proxies"))" poll 120 bash -c '! pgrep -f "$1"' _ "$proxies"
-  check "no ssh left ($(fault_local_procs "$sshs"))" poll 120 bash -c '! pgrep -f "$1"' _ "$sshs"
+  local stores="[t]rampoline.js store-stdio .*--name $name "
+  check "no store-stdio (Nix's ssh over exec) left ($(fault_local_procs "$stores"))" poll 120 bash -c '! pgrep -f "$1"' _ "$stores"
+  check "no nix copy left" poll 120 bash -c '! pgrep -f "^nix .*copy .*--from ssh-ng://trampoline-exec-$1"' _ "$name"
   check "the cut copy left nothing in the local store" bash -c '! nix-store --check-validity "$1" 2>/dev/null' _ "$path"
   fault_release "$fault_held_pid" "$@"
   code=0

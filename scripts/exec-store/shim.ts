@@ -1,0 +1,68 @@
+// The exec store: the local Nix reaches the pod's store with its own ssh-ng:// (or ssh://)
+// client, but the connection is an exec of the store program in the user container instead
+// of ssh through a port-forward to the pod's sshd. Nix runs `ssh`; for this one command an
+// `ssh` of ours comes first on PATH: for the exec store's host it runs `trampoline
+// store-stdio` (commands/store-stdio.ts), for any other host the real ssh. Nothing else
+// changes: the same program (nix-daemon --stdio) runs as the same untrusted user, and the
+// local Nix checks signatures as before. What it saves is ssh's encryption on both ends,
+// the pod's sshd, the port-forward and the ProxyCommand's CLI start (it rides the mux
+// helper): the data moves at about the raw exec channel's speed.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { onInterrupt } from '../cleanup.ts'
+import { shellQuote } from '../ssh/config.ts'
+import { selfCommand } from '../self.ts'
+import type { StoreProtocol } from '../local-nix.ts'
+import { execStoreHost } from './host.ts'
+
+export interface ExecStoreTarget {
+  instance: string
+  namespace: string
+  context: string
+}
+
+/**
+ * The `ssh` script: our host to `store-stdio` with this instance's options, anything else
+ * to the real ssh found on the PATH we were given (without our directory).
+ */
+export function shimScript(target: ExecStoreTarget, self: string[], realPath: string): string {
+  const host = execStoreHost(target.instance)
+  const ours = [...self, 'store-stdio', '--context', target.context, '--namespace', target.namespace, '--name', target.instance, '--quiet', '--'].map(shellQuote).join(' ')
+  return [
+    '#!/bin/sh',
+    '# Written by trampoline for one Nix command (see scripts/exec-store/shim.ts).',
+    `host=$1; [ "$1" = -O ] && host=$3`,
+    `if [ "$host" = ${shellQuote(host)} ]; then exec ${ours} "$@"; fi`,
+    `PATH=${shellQuote(realPath)}; export PATH`,
+    'exec ssh "$@"',
+    '',
+  ].join('\n')
+}
+
+export interface ExecStore {
+  /** The store URL for the local Nix (`--from`, `--to`). */
+  url: string
+  /** The environment to run that Nix with. */
+  env: NodeJS.ProcessEnv
+  /** Remove the script (also done on Ctrl-C). */
+  dispose(): void
+}
+
+/** Set up the exec store for one local Nix command. */
+export function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', env = process.env): ExecStore {
+  const dir = mkdtempSync(join(tmpdir(), 'trampoline-exec-store-'))
+  const realPath = env.PATH ?? '/usr/bin:/bin'
+  writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath), { mode: 0o700 })
+  chmodSync(dir, 0o700)
+  const remove = () => rmSync(dir, { recursive: true, force: true })
+  const unregister = onInterrupt(remove)
+  return {
+    url: `${protocol}://${execStoreHost(target.instance)}`,
+    env: { ...env, PATH: `${dir}${delimiter}${realPath}` },
+    dispose() {
+      unregister()
+      remove()
+    },
+  }
+}
