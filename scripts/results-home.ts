@@ -26,13 +26,8 @@ export interface HomeCopyPlan {
  * build can find out before it starts that the local Nix would refuse its results.
  */
 export async function planHomeCopy(context: CommandContext, options: { checkSigs: boolean }): Promise<HomeCopyPlan> {
-  const publicKey = await podPublicKey(context)
-  const plan = planSigCheck({
-    publicKey,
-    noCheckSigs: !options.checkSigs,
-    local: publicKey && options.checkSigs ? await readLocalSigConfig() : undefined,
-    isRoot: process.getuid?.() === 0,
-  })
+  const [publicKey, local] = await Promise.all([podPublicKey(context), options.checkSigs ? readLocalSigConfig() : undefined])
+  const plan = planSigCheck({ publicKey, noCheckSigs: !options.checkSigs, local, isRoot: process.getuid?.() === 0 })
   return { sigArgs: sigCheckArgs(plan, context.names.instance), checked: plan.kind !== 'off' }
 }
 
@@ -43,10 +38,16 @@ export interface HomeCopy {
 }
 
 /** Copy the paths' closures from the pod into the local store. A failed nix copy passes its exit code through. */
-export async function copyHome(context: CommandContext, paths: string[], plan: HomeCopyPlan, options: { protocol?: StoreProtocol } = {}): Promise<HomeCopy> {
+export async function copyHome(
+  context: CommandContext,
+  paths: string[],
+  plan: HomeCopyPlan,
+  options: { protocol?: StoreProtocol; signed?: boolean } = {},
+): Promise<HomeCopy> {
   const started = Date.now()
-  // Paths the pod imported, substituted or had from its image carry no signature of ours yet.
-  if (plan.checked) await signClosuresInPod(context, paths)
+  // Paths the pod imported, substituted or had from its image carry no signature of ours
+  // yet (`signed`: the caller had them signed already, while it planned).
+  if (plan.checked && !options.signed) await signClosuresInPod(context, paths)
   const store = openExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng')
   try {
     info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)

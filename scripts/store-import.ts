@@ -33,10 +33,20 @@ export interface ImportResult {
   seconds: number
 }
 
-export async function sendClosure(context: CommandContext, paths: string[], report: boolean): Promise<ImportResult> {
+/**
+ * Send what the pod lacks of the paths' closures. `beside` runs once the local store has
+ * them all, at the same time as the import (GC roots: a root may name a path before it is
+ * valid), and the send waits for it.
+ */
+export async function sendClosure(context: CommandContext, paths: string[], report: boolean, options: { beside?: () => Promise<void> } = {}): Promise<ImportResult> {
   const closure = await localClosure(paths)
+  const beside = options.beside?.()
+  beside?.catch(() => {})
   const missing = await invalidInPod(context, closure)
-  if (!missing.length) return { closure: closure.length, sent: 0, bytes: 0, seconds: 0 }
+  if (!missing.length) {
+    await beside
+    return { closure: closure.length, sent: 0, bytes: 0, seconds: 0 }
+  }
 
   const exporter = spawn('nix-store', ['--export', ...missing], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
@@ -68,6 +78,7 @@ export async function sendClosure(context: CommandContext, paths: string[], repo
     const stderrOut = process.stderr
     const exitCode = await runInDaemon(context, { command: importArgv(), stdin: progress, stdout: stderrOut, stderr: stderrOut, onOpen: (open) => (session = open) })
     await exported
+    await beside
     if (exitCode !== 0) {
       throw new UserError(`importing into the pod's store failed (exit ${exitCode})`, {
         hint: 'See nix-store\'s message above; the pod\'s store keeps only complete paths.',

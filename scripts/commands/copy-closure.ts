@@ -13,6 +13,7 @@ import { requireRunningPod } from '../pod/pods.ts'
 import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { addRootsInPod, storePathOf } from '../pod/gc-roots.ts'
+import { signClosuresInPod } from '../pod/daemon.ts'
 import { sendClosure } from '../store-import.ts'
 import { outLinks } from '../build-args.ts'
 import { copyHome, linkHome, planHomeCopy } from '../results-home.ts'
@@ -41,12 +42,13 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
   handler: async (args) => {
     if (args.outLink && !args.from) throw new UserError('--out-link goes with --from (the links point into the local store)', { exitCode: ExitCode.usage })
     const context = commandContext(args)
-    await requireLocalNix()
-    await requireRunningPod(context)
+    await Promise.all([requireLocalNix(), requireRunningPod(context)])
     const started = Date.now()
     if (args.from) {
-      const plan = await planHomeCopy(context, { checkSigs: args.checkSigs !== false })
-      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol })
+      const checkSigs = args.checkSigs !== false
+      // Signing in the pod while the plan is made here: the copy waits for the slower one only.
+      const [plan] = await Promise.all([planHomeCopy(context, { checkSigs }), checkSigs ? signClosuresInPod(context, args.paths) : undefined])
+      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, signed: true })
       const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000
       printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures, ...(links ? { links } : {}) }, () =>
@@ -54,8 +56,9 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
       )
       return
     }
-    const sent = await sendClosure(context, args.paths, !args.quiet && !args.json)
-    await addRootsInPod(context, 'copied', args.paths.map((path) => storePathOf(path) ?? ''))
+    const sent = await sendClosure(context, args.paths, !args.quiet && !args.json, {
+      beside: () => addRootsInPod(context, 'copied', args.paths.map((path) => storePathOf(path) ?? '')),
+    })
     const seconds = (Date.now() - started) / 1000
     printResult(context, { direction: 'to', store: `pod ${context.names.pod}`, paths: args.paths, closure: sent.closure, sent: sent.sent, bytes: sent.bytes, seconds }, () =>
       args.quiet ? '' : `${sent.sent} of ${sent.closure} path(s) sent in ${seconds.toFixed(1)}s`,

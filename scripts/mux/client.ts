@@ -23,7 +23,7 @@ import { packageVersion } from '../package-dir.ts'
 import { selfCommand } from '../self.ts'
 import { fallbackSocketDir, muxDisabledByEnv, muxIdentity, muxKey, muxSocketPath } from './key.ts'
 import type { MuxTarget } from './target.ts'
-import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
+import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, writeMuxData, type MuxError, type MuxRequest } from './protocol.ts'
 
 /** How long a command waits for a helper it started to listen before running on its own. */
 const START_TIMEOUT_MS = 20_000
@@ -211,7 +211,7 @@ function relay(socket: Socket, key: string, options: ExecOptions): Promise<numbe
       let full = false
       stdin.on('data', (chunk: Buffer) => {
         if (settled || socket.destroyed) return
-        if (!socket.write(encodeMuxFrame(Frame.stdin, chunk)) && !full) {
+        if (!writeMuxData(socket, Frame.stdin, chunk) && !full) {
           full = true
           stdin.pause()
           socket.once('drain', () => {

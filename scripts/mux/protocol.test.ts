@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MAX_FRAME } from './protocol.ts'
+import { encodeJsonFrame, encodeMuxFrame, encodeMuxHeader, Frame, FrameDecoder, MAX_FRAME } from './protocol.ts'
 
 describe('mux frames', () => {
   it('round-trips frames cut at every byte boundary', () => {
@@ -32,5 +32,25 @@ describe('mux frames', () => {
     huge[0] = Frame.stdout
     huge.writeUInt32BE(MAX_FRAME + 1, 1)
     expect(() => new FrameDecoder().push(huge)).toThrow(/larger than/)
+  })
+})
+
+describe('FrameDecoder over many chunks', () => {
+  it('reassembles big frames cut into uneven chunks, byte for byte', () => {
+    const payloads = [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(200_000, 7), Buffer.from(Array.from({ length: 70_001 }, (_, i) => i % 251))]
+    const stream = Buffer.concat(payloads.map((p, i) => encodeMuxFrame(i % 2 ? Frame.stdout : Frame.stderr, p)))
+    for (const size of [1, 3, 4, 5, 6, 4096, 65536, 65537]) {
+      const decoder = new FrameDecoder()
+      const out = []
+      for (let at = 0; at < stream.length; at += size) out.push(...decoder.push(Buffer.from(stream.subarray(at, at + size))))
+      expect(out.map((f) => f.type)).toEqual([Frame.stderr, Frame.stdout, Frame.stderr, Frame.stdout])
+      out.forEach((f, i) => expect(f.payload.equals(payloads[i])).toBe(true))
+      expect(decoder.buffered).toBe(0)
+    }
+  })
+
+  it('encodeMuxHeader plus the payload is encodeMuxFrame', () => {
+    const payload = Buffer.from('payload')
+    expect(Buffer.concat([encodeMuxHeader(Frame.stdin, payload.length), payload]).equals(encodeMuxFrame(Frame.stdin, payload))).toBe(true)
   })
 })

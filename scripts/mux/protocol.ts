@@ -51,35 +51,100 @@ export function encodeMuxFrame(type: number, payload: Uint8Array | string = Buff
   return frame
 }
 
+/** A data frame's header alone: written before the payload itself, which is then not copied. */
+export function encodeMuxHeader(type: number, length: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER)
+  header[0] = type
+  header.writeUInt32BE(length, 1)
+  return header
+}
+
+/** Write a data frame as header and payload (one writev, corked); returns write()'s backpressure answer. */
+export function writeMuxData(socket: { cork(): void; uncork(): void; write(data: Uint8Array): boolean }, type: number, payload: Buffer): boolean {
+  socket.cork()
+  socket.write(encodeMuxHeader(type, payload.length))
+  const room = socket.write(payload)
+  socket.uncork()
+  return room
+}
+
 export function encodeJsonFrame(type: number, value: unknown): Buffer {
   return encodeMuxFrame(type, JSON.stringify(value))
 }
 
-/** Reassembles frames from a byte stream cut anywhere. */
+/**
+ * Reassembles frames from a byte stream cut anywhere. Each byte is copied at most once (a
+ * frame cut across chunks), and a frame within one chunk is a view of it: push chunks that
+ * nobody writes to again, as a socket's are.
+ */
 export class FrameDecoder {
+  /** Chunks not consumed yet, from `first` on (an index, not shift(): many tiny chunks stay linear). */
   private pending: Buffer[] = []
+  private first = 0
   private pendingBytes = 0
+  /** HEADER + payload length of the frame being gathered, once its header is known. */
+  private frameBytes?: number
 
   /** Feed one chunk; returns the frames it completed, in order. Throws on a malformed stream. */
   push(chunk: Buffer): Array<{ type: number; payload: Buffer }> {
-    this.pending.push(chunk)
-    this.pendingBytes += chunk.length
+    if (chunk.length) {
+      this.pending.push(chunk)
+      this.pendingBytes += chunk.length
+    }
     const frames: Array<{ type: number; payload: Buffer }> = []
-    while (this.pendingBytes >= HEADER) {
-      let buffer = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes)
-      const length = buffer.readUInt32BE(1)
-      if (length > MAX_FRAME) throw new Error(`mux frame of ${length} bytes is larger than ${MAX_FRAME}`)
-      if (buffer.length < HEADER + length) {
-        this.pending = [buffer]
-        break
+    for (;;) {
+      if (this.frameBytes === undefined) {
+        if (this.pendingBytes < HEADER) break
+        const length = this.peekHeader().readUInt32BE(1)
+        if (length > MAX_FRAME) throw new Error(`mux frame of ${length} bytes is larger than ${MAX_FRAME}`)
+        this.frameBytes = HEADER + length
       }
-      // Copy the payload out: the caller may keep it after the next push.
-      frames.push({ type: buffer[0], payload: Buffer.from(buffer.subarray(HEADER, HEADER + length)) })
-      buffer = buffer.subarray(HEADER + length)
-      this.pending = buffer.length ? [buffer] : []
-      this.pendingBytes = buffer.length
+      if (this.pendingBytes < this.frameBytes) break
+      const frame = this.take(this.frameBytes)
+      this.frameBytes = undefined
+      frames.push({ type: frame[0], payload: frame.subarray(HEADER) })
+    }
+    // Drop consumed chunks: at once when nothing is left, else now and then (a long stream
+    // always has a frame in progress).
+    if (this.first === this.pending.length) {
+      this.pending = []
+      this.first = 0
+    } else if (this.first > 1024 && this.first * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.first)
+      this.first = 0
     }
     return frames
+  }
+
+  /** The first chunk, joined with the next ones until it holds a whole header. */
+  private peekHeader(): Buffer {
+    let end = this.first
+    let bytes = 0
+    while (bytes < HEADER) bytes += this.pending[end++].length
+    if (end - this.first > 1) this.pending.splice(this.first, end - this.first, Buffer.concat(this.pending.slice(this.first, end), bytes))
+    return this.pending[this.first]
+  }
+
+  /** Consume the first `bytes` pending bytes, as one buffer. */
+  private take(bytes: number): Buffer {
+    this.pendingBytes -= bytes
+    const head = this.pending[this.first]
+    if (head.length >= bytes) {
+      if (head.length === bytes) this.first++
+      else this.pending[this.first] = head.subarray(bytes)
+      return head.subarray(0, bytes)
+    }
+    const out = Buffer.allocUnsafe(bytes)
+    let filled = 0
+    while (filled < bytes) {
+      const part = this.pending[this.first]
+      const used = Math.min(part.length, bytes - filled)
+      part.copy(out, filled, 0, used)
+      filled += used
+      if (used === part.length) this.first++
+      else this.pending[this.first] = part.subarray(used)
+    }
+    return out
   }
 
   /** Bytes of an unfinished frame (a stream that ends here was cut). */

@@ -25,7 +25,7 @@ import type { V1Pod } from '@kubernetes/client-node'
 import { requireRunningPod, userTarget } from '../pod/pods.ts'
 import { execOpenError, explainExecResult, openWithRetry } from '../pod/run.ts'
 import { muxEndpoint } from './client.ts'
-import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, type MuxError, type MuxRequest } from './protocol.ts'
+import { encodeJsonFrame, encodeMuxFrame, Frame, FrameDecoder, MUX_PROTOCOL, writeMuxData, type MuxError, type MuxRequest } from './protocol.ts'
 import { SPARE_ARGV, encodeSpareHeader } from './spare.ts'
 import { IDLE_TIMEOUT_ENV, USER_CONTAINER } from '../pod/contract.ts'
 
@@ -383,7 +383,7 @@ class Helper {
     // From here the command runs: say so before it can (see protocol.ts).
     send(encodeMuxFrame(Frame.started))
     const relayTo = (type: number) => (chunk: Buffer, done: () => void) => {
-      if (socket.destroyed || socket.write(encodeMuxFrame(type, chunk))) return done()
+      if (socket.destroyed || writeMuxData(socket, type, chunk)) return done()
       // The client reads slowly: wait for room, or for it to go away.
       const resume = () => {
         socket.off('drain', resume)

@@ -41,8 +41,12 @@ export function importArgv(): string[] {
   return ['bash', '-c', IMPORT_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE]
 }
 
-/** Sign these paths' closures with the instance's key (idempotent), so a signature-checking copy accepts them. */
+/**
+ * Sign these paths' closures with the instance's key (idempotent), so a signature-checking
+ * copy accepts them. A pod without a key (made before signing) has nothing to sign with.
+ */
 export async function signClosuresInPod(context: CommandContext, paths: string[]): Promise<void> {
   if (!paths.length) return
-  await captureInDaemon(context, ['sh', '-c', 'xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"', 'trampoline-sign', POD_SIGNING_KEY_FILE], `${paths.join('\n')}\n`)
+  const script = '[ -r "$1" ] || exit 0; xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"'
+  await captureInDaemon(context, ['sh', '-c', script, 'trampoline-sign', POD_SIGNING_KEY_FILE], `${paths.join('\n')}\n`)
 }

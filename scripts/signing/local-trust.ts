@@ -27,8 +27,11 @@ export function parseLocalSigConfig(json: string): LocalSigConfig {
 }
 
 export async function readLocalSigConfig(): Promise<LocalSigConfig | undefined> {
-  for (const args of [['config', 'show', '--json'], ['show-config', '--json']]) {
-    const result = await $({ nothrow: true, quiet: true })`nix --extra-experimental-features nix-command ${args}`
+  // Both spellings at once (a Nix knows only one of them): one Nix start less to wait for.
+  const results = await Promise.all(
+    [['config', 'show', '--json'], ['show-config', '--json']].map((args) => $({ nothrow: true, quiet: true })`nix --extra-experimental-features nix-command ${args}`),
+  )
+  for (const result of results) {
     if (result.exitCode === 0) {
       try {
         return parseLocalSigConfig(result.stdout)
