@@ -6,7 +6,7 @@
 // (./result links) as nix build makes them.
 import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
-import { signClosuresInPod } from './pod/daemon.ts'
+import { checkAndSignInPod } from './pod/daemon.ts'
 import { addLocalRoot, nixCopyFromArgs, runNix, type StoreProtocol } from './local-nix.ts'
 import { openExecStore, type ExecStoreTarget } from './exec-store/shim.ts'
 import { info } from './log.ts'
@@ -47,7 +47,7 @@ export async function copyHome(
   const started = Date.now()
   // Paths the pod imported, substituted or had from its image carry no signature of ours
   // yet (`signed`: the caller had them signed already, while it planned).
-  if (plan.checked && !options.signed) await signClosuresInPod(context, paths)
+  if (!options.signed) await checkAndSignInPod(context, paths, { sign: plan.checked })
   const store = openExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng')
   try {
     info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)

@@ -145,15 +145,19 @@ t_agent_args_and_exit() {
 check "agent: claude's arguments pass through verbatim, its exit code is the session's, --term sets TERM" t_agent_args_and_exit
 
 t_agent_waits_for_key() {
-  local out started
-  started=$SECONDS
-  (sleep 3; put_agent_key "$KEY_B") &
-  out=$(agent FAKE_EXPECT_KEY_SHA256="$SHA_B" -- --key-sha256 "${SHA_B:0:16}" -- -p x 2>"$T/logs/agent-wait.err")
-  wait
+  local out pid
+  # The session waits for key B; B is written only once it says it is waiting.
+  agent FAKE_EXPECT_KEY_SHA256="$SHA_B" TRAMPOLINE_AGENT_KEY_WAIT=600 -- --key-sha256 "${SHA_B:0:16}" -- -p x >"$T/agent-wait.out" 2>"$T/logs/agent-wait.err" &
+  pid=$!
+  if ! poll 120 grep -q 'waiting for the API key to reach the pod' "$T/logs/agent-wait.err"; then
+    kill "$pid" 2>/dev/null
+    return 1
+  fi
+  put_agent_key "$KEY_B"
+  wait "$pid" || return 1
+  out=$(cat "$T/agent-wait.out")
   echo "$out"; cat "$T/logs/agent-wait.err"
   grep -qx 'key: expected' <<<"$out"
-  [ $((SECONDS - started)) -ge 3 ]
-  grep -q 'waiting for the API key to reach the pod' "$T/logs/agent-wait.err"
   no_key_in <<<"$out" && no_key_in "$T/logs/agent-wait.err"
 }
 check "agent: a key written just now (Secret not yet synced) is waited for, with a message" t_agent_waits_for_key

@@ -13,7 +13,7 @@ import { requireRunningPod } from '../pod/pods.ts'
 import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { addRootsInPod, storePathOf } from '../pod/gc-roots.ts'
-import { signClosuresInPod } from '../pod/daemon.ts'
+import { checkAndSignInPod } from '../pod/daemon.ts'
 import { sendClosure } from '../store-import.ts'
 import { outLinks } from '../build-args.ts'
 import { copyHome, linkHome, planHomeCopy } from '../results-home.ts'
@@ -46,8 +46,8 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
     const started = Date.now()
     if (args.from) {
       const checkSigs = args.checkSigs !== false
-      // Signing in the pod while the plan is made here: the copy waits for the slower one only.
-      const [plan] = await Promise.all([planHomeCopy(context, { checkSigs }), checkSigs ? signClosuresInPod(context, args.paths) : undefined])
+      // The pod checks (and signs) while the plan is made here: the copy waits for the slower one only.
+      const [plan] = await Promise.all([planHomeCopy(context, { checkSigs }), checkAndSignInPod(context, args.paths, { sign: checkSigs })])
       const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, signed: true })
       const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000

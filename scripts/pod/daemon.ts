@@ -7,6 +7,7 @@ import { ExitCode, UserError } from '../errors.ts'
 import type { ExecOptions } from '../kube/exec.ts'
 import { captureInPod, runInPod } from './run.ts'
 import { DAEMON_CONTAINER, POD_SIGNING_KEY_FILE } from './contract.ts'
+import { storePathOf } from './gc-roots.ts'
 
 /** Run in the nix-daemon container; resolves to the exit code (run.ts explains failures). */
 export function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
@@ -42,11 +43,35 @@ export function importArgv(): string[] {
 }
 
 /**
- * Sign these paths' closures with the instance's key (idempotent), so a signature-checking
- * copy accepts them. A pod without a key (made before signing) has nothing to sign with.
+ * Shell: the paths (stdin) must all be in the store, or it prints those that are not and
+ * exits 3; then, with $2 = sign and a key at $1, it signs their closures (idempotent).
  */
-export async function signClosuresInPod(context: CommandContext, paths: string[]): Promise<void> {
+export const CHECK_AND_SIGN_SCRIPT =
+  'paths=$(cat); ' +
+  'missing=$(printf "%s\\n" "$paths" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
+  'if [ -n "$missing" ]; then printf "%s\\n" "$missing"; exit 3; fi; ' +
+  '[ "$2" = sign ] && [ -r "$1" ] || exit 0; ' +
+  'printf "%s\\n" "$paths" | xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"'
+
+/**
+ * The paths must be in the pod's store (else a clear error naming them), and with `sign`
+ * their closures get the instance's signature, so a signature-checking copy accepts them.
+ * A pod without a key (made before signing) has nothing to sign with.
+ */
+export async function checkAndSignInPod(context: CommandContext, paths: string[], options: { sign: boolean }): Promise<void> {
   if (!paths.length) return
-  const script = '[ -r "$1" ] || exit 0; xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"'
-  await captureInDaemon(context, ['sh', '-c', script, 'trampoline-sign', POD_SIGNING_KEY_FILE], `${paths.join('\n')}\n`)
+  // A file inside a store path stands for that path (as for nix copy); nothing is resolved here.
+  const storePaths = paths.map((path) => storePathOf(path, (same) => same) ?? path)
+  const command = ['sh', '-c', CHECK_AND_SIGN_SCRIPT, 'trampoline-sign', POD_SIGNING_KEY_FILE, options.sign ? 'sign' : 'check']
+  const result = await captureInPod(context, command, { container: DAEMON_CONTAINER, input: `${storePaths.join('\n')}\n` })
+  if (result.exitCode === 3) {
+    const missing = result.stdout.split('\n').filter(Boolean)
+    throw new UserError(`the pod's store does not have ${missing.length === 1 ? missing[0] : `${missing.length} of these paths: ${missing.join(', ')}`}`, {
+      hint: 'Build it there first (trampoline build), or check the path (trampoline shell -- nix path-info PATH).',
+      exitCode: ExitCode.failure,
+    })
+  }
+  if (result.exitCode !== 0) {
+    throw new UserError(`signing in the nix-daemon container failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-500)}`, { exitCode: ExitCode.failure })
+  }
 }

@@ -166,6 +166,10 @@ run_e2e() {
   check "the exec store runs Nix's store programs only" \
     bash -c '! "$@" -x -- sh -c id </dev/null >/dev/null 2>"$0" && grep -q "is not a Nix store program" "$0"' "$work/stdio.err" \
     "$node_bin" "$root/bin/trampoline.js" store-stdio "${common[@]}" -- "trampoline-exec-$instance"
+  code=0
+  tramp copy-closure "${common[@]}" --from /nix/store/00000000000000000000000000000000-not-in-the-pod >/dev/null 2>"$work/absent.err" || code=$?
+  check "copy-closure --from a path the pod lacks says so, by name (exit $code)" \
+    grep -q "the pod's store does not have /nix/store/00000000000000000000000000000000-not-in-the-pod" "$work/absent.err"
   check "result closure copied into the local store" test -x "$result/bin/hello"
   check "result runs locally" test "$("$result/bin/hello")" = "Hello from trampoline"
 
