@@ -6,16 +6,26 @@ import { disableMux, muxEnabled, runThroughMux } from './client.ts'
 import { muxTarget } from './target.ts'
 import { releaseStdin } from '../terminal.ts'
 
-/** Resolves to the command's exit code; failures to reach the pod throw (pod/run.ts's explanations). */
+/**
+ * Resolves to the command's exit code; failures to reach the pod throw (pod/run.ts's
+ * explanations). Either way our stdin is let go at the end: a reader still waiting on it
+ * would keep this process alive, and with it whoever waits for our stdout to close (the
+ * local Nix, for store-stdio).
+ */
 export async function runPiped(options: GlobalOptions, command: string[]): Promise<number> {
+  try {
+    return await runPipedOnce(options, command)
+  } finally {
+    releaseStdin()
+  }
+}
+
+async function runPipedOnce(options: GlobalOptions, command: string[]): Promise<number> {
   const stdio = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }
   if (muxEnabled()) {
     const target = muxTarget(options)
     const exitCode = target && (await runThroughMux(target, { command, ...stdio }))
-    if (exitCode !== undefined) {
-      releaseStdin()
-      return exitCode
-    }
+    if (exitCode !== undefined) return exitCode
     // The helper did not take it and nothing ran: the direct path, without trying the helper again.
     disableMux()
   }
@@ -27,5 +37,5 @@ export async function runPiped(options: GlobalOptions, command: string[]): Promi
   ])
   const context = commandContext(options)
   await requireRunningPod(context)
-  return runInPod(context, { command, ...stdio }).finally(() => releaseStdin())
+  return runInPod(context, { command, ...stdio })
 }

@@ -176,6 +176,20 @@ mux_stale() {
   check "mux: a command over a stale socket works" test "$(tramp shell "$@" -- echo fresh)" = fresh
   check "mux: ... through a new helper" test "$(mux_pid)" != "$pid"
   check "mux: ... which replaced the stale socket" grep -q 'replacing a stale socket' "$mx_log"
+
+  # The helper killed under a command whose stdin stays open: the command ends with the
+  # error at once (it used to wait for its stdin to close; 124 = still waiting at the deadline).
+  local code=0 holder cmd
+  rm -f "$work/lost.fifo" && mkfifo "$work/lost.fifo"
+  sleep 600 >"$work/lost.fifo" &
+  holder=$!
+  timeout 100 "$node_bin" "$root/bin/trampoline.js" shell "$@" -- sh -c 'echo started; exec sleep 120' <"$work/lost.fifo" >"$work/lost.out" 2>"$work/lost.err" &
+  cmd=$!
+  poll 120 grep -qx started "$work/lost.out" && kill -KILL "$(mux_pid)" 2>/dev/null
+  wait "$cmd" || code=$?
+  kill "$holder" 2>/dev/null || true
+  check "mux: a helper lost mid-command ends the command at once, stdin still open (exit $code)" \
+    bash -c '[ "$1" = 3 ] && grep -q "lost the local mux helper during the command" "$2"' _ "$code" "$work/lost.err"
 }
 
 mux_kubeconfig() {
