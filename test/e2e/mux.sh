@@ -134,6 +134,10 @@ mux_basics() {
   check "mux: a slow reader gets all 20 MB of output ($via bytes, exit $(cat "$work/slow.code"), stderr: $(tail -c 300 "$work/slow.err"))" \
     test "$via" = 20000000 -a "$(cat "$work/slow.code")" = 0
   [ "$via" = 20000000 ] || tail -n 20 "$mx_log" | sed 's/^/  mux.log: /'
+  # The same without the helper: tells a loss in the helper from one below it.
+  via=$( { tramp shell "$@" --no-mux -- head -c 20000000 /dev/zero 2>"$work/slow-direct.err"; echo $? >"$work/slow-direct.code"; } | { sleep 1; wc -c; })
+  check "no-mux: a slow reader gets all 20 MB of output ($via bytes, exit $(cat "$work/slow-direct.code"), stderr: $(tail -c 300 "$work/slow-direct.err"))" \
+    test "$via" = 20000000 -a "$(cat "$work/slow-direct.code")" = 0
   # shellcheck disable=SC2016 # $HOME must reach the pod unexpanded
   check "mux: arguments pass as they are" test "$(tramp shell "$@" -- printf '[%s]' 'a b' '' "it's" '$HOME')" = "[a b][][it's][\$HOME]"
   check "mux: the same helper served every command" test "$(mux_pid)" = "$pid"
