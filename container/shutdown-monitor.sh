@@ -22,6 +22,8 @@ TIMEOUT=${TRAMPOLINE_IDLE_TIMEOUT:-1800}
 INTERVAL=${TRAMPOLINE_MONITOR_INTERVAL:-10}
 TERMINATION_LOG=${TRAMPOLINE_TERMINATION_LOG:-/dev/termination-log}
 MODE=loop SSHD_PID=
+# Where processes are read (a test points it at a made-up tree).
+PROC=${TRAMPOLINE_PROC_DIR:-/proc}
 while [ $# -gt 0 ]; do
   case $1 in
     --check) MODE=check ;;
@@ -83,8 +85,8 @@ scan() {
   local -A ppid=() cmd=() comm=() skip=() agent=() session=() title=()
   local d pid stat rest state argv q root parent depth listener monitor
   ACTIVE=() AGENTS=0
-  for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
+  for d in "$PROC"/[0-9]*; do
+    pid=${d##*/}
     { read -r stat < "$d/stat"; } 2>/dev/null || continue
     rest=${stat##*) }
     state=${rest%% *}
@@ -121,12 +123,13 @@ scan() {
   for pid in "${!ppid[@]}"; do
     [ -n "${skip[$pid]:-}" ] && continue
     # Walk up to the activity root: the process whose parent is outside the namespace
-    # (0), PID 1 or the listener. Anything under this monitor (its sleep) is baseline.
+    # (0), PID 1 or the listener, or a parent that ended while this scan ran (no entry
+    # read: gone, or a zombie). Anything under this monitor (its sleep) is baseline.
     q=$pid root='' depth=0
     while [ $depth -lt 64 ]; do
       if [ "$q" = "$BASHPID" ] || [ "$q" = "$monitor" ]; then root=; break; fi
       parent=${ppid[$q]:-0}
-      if [ "$parent" = 0 ] || [ "$parent" = 1 ] || [ "$parent" = "$listener" ]; then root=$q; break; fi
+      if [ "$parent" = 0 ] || [ "$parent" = 1 ] || [ "$parent" = "$listener" ] || [ -z "${ppid[$parent]:-}" ]; then root=$q; break; fi
       q=$parent depth=$((depth + 1))
     done
     [ -n "$root" ] || continue
@@ -142,7 +145,7 @@ scan() {
         fi
         continue ;;
       0) ACTIVE+=("exec $root: ${cmd[$root]:0:100}") ;;
-      *) ACTIVE+=("process $root: ${cmd[$root]:0:100}") ;;
+      *) ACTIVE+=("process $root: ${cmd[$root]:0:100}") ;; # (a parent gone mid-scan too)
     esac
     skip[$root]=1
   done

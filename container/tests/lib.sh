@@ -101,7 +101,7 @@ daemon_ready() {
 # entrypoint-user.sh as PID 1 and the given idle timeout.
 start_user() {
   # The kubelet provides /dev/termination-log as a file the container may write.
-  rm -f "$T/term-user"; install -m 0644 -o 1000 -g 1000 /dev/null "$T/term-user"
+  rm -f "$T/term-user" "$T/user-gone-told"; install -m 0644 -o 1000 -g 1000 /dev/null "$T/term-user"
   unshare --pid --fork --mount-proc "${AS_USER[@]}" env -i "${USER_ENV[@]}" PATH="$TOOLSET" \
     TRAMPOLINE_IDLE_TIMEOUT="$1" TRAMPOLINE_MONITOR_INTERVAL=1 TRAMPOLINE_DAEMON_WAIT=60 \
     TRAMPOLINE_TERMINATION_LOG="$T/term-user" \
@@ -111,8 +111,14 @@ start_user() {
   USER_INIT=$(init_pid "$USER_CTR")
 }
 
-# user_exec CMD...: like `kubectl exec` into the user container, as UID 1000.
+# user_exec CMD...: like `kubectl exec` into the user container, as UID 1000. A container
+# that ended under a test says why, once (its termination message and the end of its log).
 user_exec() {
+  if [ ! -d "/proc/$USER_INIT" ] && [ ! -e "$T/user-gone-told" ]; then
+    : >"$T/user-gone-told"
+    echo "the user container (init $USER_INIT) is gone; termination message: $(cat "$T/term-user" 2>/dev/null)" >&2
+    tail -n 20 "$T/logs/user.log" | sed 's/^/  user.log: /' >&2
+  fi
   nsenter --target "$USER_INIT" --pid --mount -- "${AS_USER[@]}" env -i "${USER_ENV[@]}" "$@"
 }
 

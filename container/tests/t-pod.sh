@@ -237,6 +237,32 @@ t_decide_exec() {
 }
 check "monitor: an exec'd session (parent outside the container) is activity" t_decide_exec
 
+# fake_proc DIR PID PPID COMM STATE ARGV...: one /proc entry of a made-up process table.
+fake_proc() {
+  local dir=$1/$2
+  mkdir -p "$dir"
+  printf '%s (%s) %s %s 0 0 0\n' "$2" "$4" "$5" "$3" >"$dir/stat"
+  printf '%s\0' "${@:6}" >"$dir/cmdline"
+  chmod -R a+rX "$dir"
+}
+t_decide_parent_gone() {
+  # A scan reads one process after another: a parent can end between its child's read and
+  # its own (no entry, or a zombie). The monitor once died of that under load ("unbound
+  # variable"), taking the user container with it.
+  local f=$T/fakeproc out
+  rm -rf "$f" && mkdir -p "$f" && chmod 755 "$f"
+  fake_proc "$f" 1 0 bash S bash /opt/trampoline/entrypoint-user.sh
+  fake_proc "$f" 50 40 sleep S sleep 100
+  fake_proc "$f" 55 0 bash Z bash
+  fake_proc "$f" 60 55 make S make -j2
+  out=$(user_script env TRAMPOLINE_PROC_DIR="$f" TRAMPOLINE_RUN_DIR="$T/rundir" /opt/trampoline/shutdown-monitor.sh --check)
+  echo "$out"
+  json_is "$out" idle false
+  grep -qx 'process 50: sleep 100' <<<"$(active_of "$out")"
+  grep -qx 'process 60: make -j2' <<<"$(active_of "$out")"
+}
+check "monitor: a parent that ends during the scan (gone, or a zombie) leaves its child counted, and the monitor running" t_decide_parent_gone
+
 # --- connections to the user container's sshd, seen from the host side ------------------
 # listener_pid: the host pid of the container's sshd listener (PID 1's sshd child).
 listener_pid() {

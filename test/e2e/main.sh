@@ -160,9 +160,11 @@ run_e2e() {
   check "a copy that does not trust the pod's key is refused" \
     bash -c '! NIX_SSHOPTS="-F $1" nix --extra-experimental-features nix-command copy --from "ssh-ng://trampoline-$2" "$3" 2>"$4" && grep -qi signature "$4"' \
     _ "$ssh_config" "$instance" "$result" "$work/unsigned.err"
-  out=$(tramp copy-closure "${common[@]}" --from "$result" --json) || fail "copy-closure --from $result"
+  # A temp dir of its own, so that what it leaves there is its own.
+  mkdir -p "$work/cc-tmp"
+  out=$(TMPDIR=$work/cc-tmp tramp copy-closure "${common[@]}" --from "$result" --json) || fail "copy-closure --from $result"
   check "copy-closure --from went through the exec store ($(json_field store <<<"$out"))" test "$(json_field store <<<"$out")" = "ssh-ng://trampoline-exec-$instance"
-  check "and removed its ssh stand-in" bash -c '! compgen -G "${TMPDIR:-/tmp}/trampoline-exec-store-*"'
+  check "and removed its ssh stand-in ($(ls "$work/cc-tmp"))" bash -c '! compgen -G "$1/trampoline-exec-store-*"' _ "$work/cc-tmp"
   check "the exec store runs Nix's store programs only" \
     bash -c '! "$@" -x -- sh -c id </dev/null >/dev/null 2>"$0" && grep -q "is not a Nix store program" "$0"' "$work/stdio.err" \
     "$node_bin" "$root/bin/trampoline.js" store-stdio "${common[@]}" -- "trampoline-exec-$instance"
