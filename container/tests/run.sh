@@ -49,9 +49,16 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
     [ -e "$dir" ] || { mkdir -p "$dir" && echo "$dir" >>"$created_list"; }
   done
   set +e
+  # The lock stays with this shell: a container the run leaves behind must not hold it
+  # (the next run's shared lock would wait for it forever).
   TRAMPOLINE_CTEST_INNER=1 T=$T timeout --kill-after=30 1200 \
-    unshare --mount --net --propagation private -- "$0" "$@"
+    unshare --mount --net --propagation private -- "$0" "$@" {ctest_lock}>&-
   rc=$?
+  # Whatever the run left running (a container a failed test did not stop): every process
+  # with this run's scratch dir in its environment; killing a container's PID 1 ends it all.
+  for environ in /proc/[0-9]*/environ; do
+    grep -qsF -- "$T/" "$environ" && kill -KILL "$(basename "$(dirname "$environ")")" 2>/dev/null
+  done
   set -e
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "FAIL the container tests did not finish within 20 minutes"
