@@ -382,7 +382,9 @@ class Helper {
 
     // From here the command runs: say so before it can (see protocol.ts).
     send(encodeMuxFrame(Frame.started))
-    const relayTo = (type: number) => (chunk: Buffer, done: () => void) => {
+    const relayed = { [Frame.stdout]: 0, [Frame.stderr]: 0 }
+    const relayTo = (type: typeof Frame.stdout | typeof Frame.stderr) => (chunk: Buffer, done: () => void) => {
+      relayed[type] += chunk.length
       if (socket.destroyed || writeMuxData(socket, type, chunk)) return done()
       // The client reads slowly: wait for room, or for it to go away.
       const resume = () => {
@@ -438,6 +440,8 @@ class Helper {
     try {
       const exitCode = await explainExecResult(this.context, result)
       finished = true
+      // With TRAMPOLINE_MUX_LOG_COMMANDS=1 (the e2e): what each command sent, to tell a loss here from one below.
+      if (process.env.TRAMPOLINE_MUX_LOG_COMMANDS === '1') log(`command …${asked.command.join(" ").slice(-60)}: exit ${exitCode}, stdout ${relayed[Frame.stdout]} B, stderr ${relayed[Frame.stderr]} B`)
       send(encodeJsonFrame(Frame.exit, { exitCode }))
       socket.end()
     } catch (error) {

@@ -34,6 +34,8 @@ mux_journey() {
   # Commands run from the journey's project; only the state is ours.
   local saved_state=${XDG_STATE_HOME:-}
   export XDG_STATE_HOME=$work/state
+  # The helper logs each command's byte counts (a lost tail then says on which side).
+  export TRAMPOLINE_MUX_LOG_COMMANDS=1
 
   log "mux: setup (an instance of its own: $name)"
   if ! tramp setup "${args[@]}" "${pod_options[@]}" --idle-timeout 0 --quiet >/dev/null 2>"$work/setup.err"; then
@@ -58,6 +60,7 @@ mux_journey() {
   check "mux: clean (the state dir goes) ends the helper" mux_wait_gone "$pid"
   check "mux: ... and its socket is gone" mux_socket_gone
   XDG_STATE_HOME=$saved_state
+  unset TRAMPOLINE_MUX_LOG_COMMANDS
 }
 
 # For test.sh's EXIT trap.
