@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
 import { checkAndSignInPod } from './pod/daemon.ts'
 import { addLocalRoot, nixCopyFromArgs, runNix, type StoreProtocol } from './local-nix.ts'
-import { openExecStore, type ExecStoreTarget } from './exec-store/shim.ts'
+import { execStoreTarget, withExecStore } from './exec-store/shim.ts'
 import { info } from './log.ts'
 import { podPublicKey } from './signing/key.ts'
 import { planSigCheck, readLocalSigConfig, sigCheckArgs } from './signing/local-trust.ts'
@@ -48,19 +48,12 @@ export async function copyHome(
   // Paths the pod imported, substituted or had from its image carry no signature of ours
   // yet (`signed`: the caller had them signed already, while it planned).
   if (!options.signed) await checkAndSignInPod(context, paths, { sign: plan.checked })
-  const store = openExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng')
-  try {
+  const url = await withExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng', async (store) => {
     info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)
     await runNix(nixCopyFromArgs(store.url, paths, plan.sigArgs), store.env)
-  } finally {
-    store.dispose()
-  }
-  return { store: store.url, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
-}
-
-/** The exec store of this command's instance, cluster context and namespace. */
-export function execStoreTarget(context: CommandContext): ExecStoreTarget {
-  return { instance: context.names.instance, namespace: context.cluster.namespace, context: context.cluster.context }
+    return store.url
+  })
+  return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
 }
 
 /** Root each copied path locally under its link (made absolute against the current directory, as nix build does). */

@@ -57,7 +57,8 @@ if [ -z "${TRAMPOLINE_CTEST_INNER:-}" ]; then
   # Whatever the run left running (a container a failed test did not stop): every process
   # with this run's scratch dir in its environment; killing a container's PID 1 ends it all.
   for environ in /proc/[0-9]*/environ; do
-    grep -qsF -- "$T/" "$environ" && kill -KILL "$(basename "$(dirname "$environ")")" 2>/dev/null
+    pid=${environ#/proc/} pid=${pid%/environ}
+    grep -qsF -- "$T/" "$environ" && kill -KILL "$pid" 2>/dev/null
   done
   set -e
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then

@@ -6,8 +6,7 @@ import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../pod/pods.ts'
 import { NIX_FEATURES, requireLocalNix, runNix } from '../local-nix.ts'
-import { openExecStore } from '../exec-store/shim.ts'
-import { execStoreTarget } from '../results-home.ts'
+import { execStoreTarget, withExecStore } from '../exec-store/shim.ts'
 import { addRootsInPod } from '../pod/gc-roots.ts'
 
 /** `nix flake archive --json`: the flake's source and, recursively, its inputs'. */
@@ -32,17 +31,14 @@ export const command: CommandModule<GlobalOptions, PushFlakeArgs> = {
     const context = commandContext(args)
     await requireLocalNix()
     await requireRunningPod(context)
-    const store = openExecStore(execStoreTarget(context))
-    let output: string
-    try {
-      output = await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', store.url, args.flake], store.env, { capture: true })
-    } finally {
-      store.dispose()
-    }
+    const { store, output } = await withExecStore(execStoreTarget(context), 'ssh-ng', async ({ url, env }) => ({
+      store: url,
+      output: await runNix([...NIX_FEATURES, 'flake', 'archive', '--json', '--to', url, args.flake], env, { capture: true }),
+    }))
     const archived = JSON.parse(output) as ArchivedFlake
     const inputs = Object.keys(archived.inputs ?? {})
     await addRootsInPod(context, 'flake', archivedPaths(archived))
-    printResult(context, { path: archived.path, inputs, store: store.url }, () =>
+    printResult(context, { path: archived.path, inputs, store }, () =>
       `${archived.path}${inputs.length ? ` (+ inputs: ${inputs.join(', ')})` : ''}`,
     )
   },

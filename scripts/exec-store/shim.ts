@@ -14,12 +14,18 @@ import { onInterrupt } from '../cleanup.ts'
 import { shellQuote } from '../ssh/config.ts'
 import { selfCommand } from '../self.ts'
 import type { StoreProtocol } from '../local-nix.ts'
+import type { CommandContext } from '../context.ts'
 import { execStoreHost } from './host.ts'
 
 export interface ExecStoreTarget {
   instance: string
   namespace: string
   context: string
+}
+
+/** The exec store of a command's instance, cluster context and namespace. */
+export function execStoreTarget(context: Pick<CommandContext, 'names' | 'cluster'>): ExecStoreTarget {
+  return { instance: context.names.instance, namespace: context.cluster.namespace, context: context.cluster.context }
 }
 
 /**
@@ -50,7 +56,7 @@ export interface ExecStore {
 }
 
 /** Set up the exec store for one local Nix command. */
-export function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', env = process.env): ExecStore {
+function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', env = process.env): ExecStore {
   const dir = mkdtempSync(join(tmpdir(), 'trampoline-exec-store-'))
   const realPath = env.PATH ?? '/usr/bin:/bin'
   writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath), { mode: 0o700 })
@@ -64,5 +70,15 @@ export function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol =
       unregister()
       remove()
     },
+  }
+}
+
+/** Run one local Nix command (`use`) with the exec store set up for it, and removed after. */
+export async function withExecStore<T>(target: ExecStoreTarget, protocol: StoreProtocol, use: (store: ExecStore) => Promise<T>): Promise<T> {
+  const store = openExecStore(target, protocol)
+  try {
+    return await use(store)
+  } finally {
+    store.dispose()
   }
 }

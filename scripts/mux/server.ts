@@ -441,7 +441,7 @@ class Helper {
       const exitCode = await explainExecResult(this.context, result)
       finished = true
       // With TRAMPOLINE_MUX_LOG_COMMANDS=1 (the e2e): what each command sent, to tell a loss here from one below.
-      if (process.env.TRAMPOLINE_MUX_LOG_COMMANDS === '1') log(`command …${asked.command.join(" ").slice(-60)}: exit ${exitCode}, stdout ${relayed[Frame.stdout]} B, stderr ${relayed[Frame.stderr]} B`)
+      if (process.env.TRAMPOLINE_MUX_LOG_COMMANDS === '1') log(`command …${asked.command.join(' ').slice(-60)}: exit ${exitCode}, stdout ${relayed[Frame.stdout]} B, stderr ${relayed[Frame.stderr]} B`)
       send(encodeJsonFrame(Frame.exit, { exitCode }))
       socket.end()
     } catch (error) {
