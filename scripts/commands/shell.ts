@@ -57,7 +57,7 @@ export const command: CommandModule<GlobalOptions, ShellArgs> = {
     const argv = [...(args.command ?? []), ...(args['--'] ?? [])].map(String)
     if (!isInteractive()) {
       // Without a command and without a terminal, bash reads its script from our stdin.
-      const exitCode = await runPiped(args, remoteShellArgv(argv, undefined))
+      const exitCode = await runPiped(args, remoteShellArgv(argv, undefined), { checkComplete: true })
       if (exitCode !== 0) throw new RemoteExit(exitCode)
       return
     }
