@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { shimScript } from './shim.ts'
+import { removeDeadOnes, shimScript } from './shim.ts'
 
 const target = { instance: 'dev', namespace: 'team a', context: "ctx'1" }
 let dir: string
@@ -35,5 +35,21 @@ describe('shimScript', () => {
   it('sends any other host to the real ssh', () => {
     expect(run(['builder.example', '-x', 'nix-daemon --stdio'])).toBe('real ssh: builder.example -x nix-daemon --stdio\n')
     expect(run(['-O', 'check', 'other'])).toBe('real ssh: -O check other\n')
+  })
+})
+
+describe('removeDeadOnes', () => {
+  it("removes the dirs of runs whose process is gone, and nothing else", () => {
+    const parent = mkdtempSync(join(tmpdir(), 'shim-sweep-'))
+    try {
+      for (const name of ['trampoline-exec-store-111-aaa', 'trampoline-exec-store-222-bbb', 'trampoline-exec-store-old', 'other-333-ccc']) {
+        mkdirSync(join(parent, name))
+        writeFileSync(join(parent, name, 'ssh'), '#!/bin/sh\n')
+      }
+      removeDeadOnes(parent, (pid) => pid === 222)
+      expect(readdirSync(parent).sort()).toEqual(['other-333-ccc', 'trampoline-exec-store-222-bbb', 'trampoline-exec-store-old'])
+    } finally {
+      rmSync(parent, { recursive: true, force: true })
+    }
   })
 })

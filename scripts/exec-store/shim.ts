@@ -7,7 +7,7 @@
 // local Nix checks signatures as before. What it saves is ssh's encryption on both ends,
 // the pod's sshd, the port-forward and the ProxyCommand's CLI start (it rides the mux
 // helper): the data moves at about the raw exec channel's speed.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { onInterrupt } from '../cleanup.ts'
@@ -55,9 +55,44 @@ export interface ExecStore {
   dispose(): void
 }
 
+const DIR_PREFIX = 'trampoline-exec-store-'
+
+/** Remove our own exec-store dirs in `parent` whose process is gone. Best effort. */
+export function removeDeadOnes(parent: string, alive = processAlive): void {
+  let names: string[]
+  try {
+    names = readdirSync(parent)
+  } catch {
+    return
+  }
+  const uid = process.getuid?.()
+  for (const name of names) {
+    const pid = Number(/^trampoline-exec-store-(\d+)-/.exec(name)?.[1])
+    if (!pid || alive(pid)) continue
+    const dir = join(parent, name)
+    try {
+      if (uid !== undefined && lstatSync(dir).uid !== uid) continue
+      rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // Someone else removed it, or it is not ours to remove.
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** Set up the exec store for one local Nix command. */
 function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', env = process.env): ExecStore {
-  const dir = mkdtempSync(join(tmpdir(), 'trampoline-exec-store-'))
+  removeDeadOnes(tmpdir())
+  // Our pid in the name: a later run removes the dir of one killed before it could (SIGKILL).
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`))
   const realPath = env.PATH ?? '/usr/bin:/bin'
   writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath), { mode: 0o700 })
   chmodSync(dir, 0o700)
