@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { PassThrough, Writable } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
-import { EndTagStripper, endTagArgv, newEndTag, tagStartLength } from './end-marker.ts'
+import { EndTagStripper, endTagArgv, endTagHeader, newEndTag, tagStartLength } from './end-marker.ts'
 
 /** A target that keeps what it gets; with `slow`, it says "full" after every write until drained by hand. */
 class Sink extends Writable {
@@ -146,24 +147,58 @@ describe('EndTagStripper', () => {
 describe('the end tag script (a real sh, as in the pod)', () => {
   const tag = 'TAG'
 
+  /** The wrapper under a real sh, the command in its header, then `input`. */
+  function wrap(command: string[], nullStdin: boolean, input = ''): { status: number | null; stdout: string; stderr: string } {
+    const [sh, ...args] = endTagArgv(tag, nullStdin)
+    const result = spawnSync(sh, args, { input: Buffer.concat([endTagHeader(command), Buffer.from(input)]), encoding: 'utf8' })
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+  }
+
   it('prints the tag and status after the output on both streams, and exits with the status', () => {
-    const [sh, ...args] = endTagArgv(tag, ['sh', '-c', 'echo out; echo err >&2; exit 5'], false)
-    const result = spawnSync(sh, args, { input: '', encoding: 'utf8' })
+    const result = wrap(['sh', '-c', 'echo out; echo err >&2; exit 5'], false)
     expect(result.stdout).toBe('out\nTAG5.')
     expect(result.stderr).toBe('err\nTAG5.')
     expect(result.status).toBe(5)
   })
 
-  it('gives the command our stdin, or /dev/null in its place', () => {
-    const piped = endTagArgv(tag, ['cat'], false)
-    expect(spawnSync(piped[0], piped.slice(1), { input: 'typed', encoding: 'utf8' }).stdout).toBe('typedTAG0.')
-    const nulled = endTagArgv(tag, ['cat'], true)
-    expect(spawnSync(nulled[0], nulled.slice(1), { input: 'not for cat', encoding: 'utf8' }).stdout).toBe('TAG0.')
+  it('gives the command the rest of our stdin, byte for byte, or /dev/null in its place', () => {
+    expect(wrap(['od', '-An', '-c'], false, 'x\ny\0z').stdout.replace(/\s+/g, ' ').trim()).toBe('x \\n y \\0 z TAG0.')
+    expect(wrap(['cat'], true, 'not for cat').stdout).toBe('TAG0.')
+  })
+
+  it('keeps arguments as they are: spaces, quotes, newlines, $, backslashes, empty ones, UTF-8', () => {
+    const args = ['a b', '', "it's", '"q"', 'line1\nline2', '$HOME', '`x`', 'back\\slash', '-n', 'é✓']
+    expect(wrap(['printf', '[%s]', ...args], false).stdout).toBe(`${args.map((a) => `[${a}]`).join('')}TAG0.`)
+  })
+
+  it('a missing command is 127, as sh says it', () => {
+    const result = wrap(['no-such-command-xyz'], true)
+    expect(result.status).toBe(127)
+    expect(result.stdout).toBe('TAG127.')
+  })
+
+  it('shows none of the command in its own command line (pkill -f, /proc scans)', async () => {
+    const [sh, ...args] = endTagArgv(tag, false)
+    const child = spawn(sh, args, { stdio: ['pipe', 'pipe', 'ignore'] })
+    child.stdin.write(endTagHeader(['sh', '-c', 'echo secret-marker-42; exec cat >/dev/null']))
+    let stdout = ''
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        if (stdout.includes('secret-marker-42')) resolve()
+      }),
+    )
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8')
+    expect(cmdline).toContain('trampoline-end')
+    expect(cmdline).not.toContain('secret-marker')
+    child.stdin.end()
+    await new Promise((resolve) => child.once('exit', resolve))
   })
 
   it('waits for the end of stdin after the tags before it exits', async () => {
-    const [sh, ...args] = endTagArgv(tag, ['true'], true)
+    const [sh, ...args] = endTagArgv(tag, true)
     const child = spawn(sh, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    child.stdin.write(endTagHeader(['true']))
     let stdout = ''
     const tagged = new Promise<void>((resolve) =>
       child.stdout.on('data', (chunk: Buffer) => {
@@ -179,10 +214,11 @@ describe('the end tag script (a real sh, as in the pod)', () => {
     child.stdin.end('unread leftovers')
     expect(await exit).toBe(0)
   })
+})
 
-  it('keeps arguments as they are', () => {
-    const args = ['a b', '', "it's", '$HOME', '-n']
-    const [sh, ...rest] = endTagArgv(tag, ['printf', '[%s]', ...args], false)
-    expect(spawnSync(sh, rest, { input: '', encoding: 'utf8' }).stdout).toBe(`${args.map((a) => `[${a}]`).join('')}TAG0.`)
+describe('endTagHeader', () => {
+  it('refuses what cannot be an argument', () => {
+    expect(() => endTagHeader([])).toThrow(/empty/)
+    expect(() => endTagHeader(['a\0b'])).toThrow(/NUL/)
   })
 })

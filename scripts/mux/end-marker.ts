@@ -20,17 +20,30 @@ export function newEndTag(): string {
 }
 
 /**
- * sh: run "$@" (not exec: the tag comes after it), with stdin from /dev/null when $2 is 1;
- * then print the tag ($1), the status and a dot on stdout and stderr, wait for stdin to end
- * (what the command left unread is dropped), and exit with the command's status.
+ * sh: read the command from stdin (a header: its length in bytes, a newline, then the
+ * arguments shell-quoted; so that no process in the pod shows them in its command line,
+ * where `pkill -f` or a scan of /proc would find this wrapper instead of the command);
+ * run it (not exec: the tag comes after it), with stdin from /dev/null when $2 is 1; then
+ * print the tag ($1), the status and a dot on stdout and stderr, wait for stdin to end
+ * (what the command left unread is dropped), and exit with the command's status. `read`
+ * and `head -c` take no byte past the header.
  */
 export const END_TAG_SCRIPT =
-  'm=$1; n=$2; shift 2; if [ "$n" = 1 ]; then "$@" </dev/null; else "$@"; fi; s=$?; ' +
+  'm=$1; n=$2; IFS= read -r len || exit 0; eval "set -- $(head -c "$len")"; ' +
+  'if [ "$n" = 1 ]; then "$@" </dev/null; else "$@"; fi; s=$?; ' +
   'printf "%s%d." "$m" "$s"; printf "%s%d." "$m" "$s" >&2; cat >/dev/null 2>&1; exit $s'
 
-/** The argv that runs `command` under END_TAG_SCRIPT. */
-export function endTagArgv(tag: string, command: string[], nullStdin: boolean): string[] {
-  return ['sh', '-c', END_TAG_SCRIPT, 'trampoline-end', tag, nullStdin ? '1' : '0', ...command]
+/** The argv of the wrapper; the command itself goes first on its stdin (endTagHeader). */
+export function endTagArgv(tag: string, nullStdin: boolean): string[] {
+  return ['sh', '-c', END_TAG_SCRIPT, 'trampoline-end', tag, nullStdin ? '1' : '0']
+}
+
+/** What the wrapper reads before the command's own stdin: the command, shell-quoted. */
+export function endTagHeader(command: string[]): Buffer {
+  if (command.length === 0) throw new Error('empty command')
+  for (const arg of command) if (arg.includes('\0')) throw new Error('an argument contains a NUL byte')
+  const words = Buffer.from(command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' '), 'utf8')
+  return Buffer.concat([Buffer.from(`${words.length}\n`), words])
 }
 
 /** The longest status trailer after a tag: up to 3 digits and a dot. */

@@ -7,7 +7,7 @@ import type { GlobalOptions } from '../context.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { BROKEN_PIPE_EXIT } from '../kube/broken-pipe.ts'
 import { disableMux, muxEnabled, runThroughMux } from './client.ts'
-import { EndTagStripper, endTagArgv, newEndTag } from './end-marker.ts'
+import { EndTagStripper, endTagArgv, endTagHeader, newEndTag } from './end-marker.ts'
 import { muxTarget } from './target.ts'
 import { releaseStdin } from '../terminal.ts'
 
@@ -45,6 +45,7 @@ async function runChecked(options: GlobalOptions, command: string[]): Promise<nu
   // command its own.
   const nullStdin = isNullStdin()
   const stdin = new PassThrough()
+  stdin.write(endTagHeader(command))
   if (!nullStdin) process.stdin.pipe(stdin)
   const bothSeen = () => {
     if (!stdout.seen || !stderr.seen) return
@@ -57,7 +58,7 @@ async function runChecked(options: GlobalOptions, command: string[]): Promise<nu
   let exitCode: number | undefined
   let failure: unknown
   try {
-    exitCode = await runPipedOnce(options, endTagArgv(tag, command, nullStdin), stdin, stdout, stderr)
+    exitCode = await runPipedOnce(options, endTagArgv(tag, nullStdin), stdin, stdout, stderr)
   } catch (error) {
     failure = error
   }

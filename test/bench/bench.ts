@@ -481,8 +481,8 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
   }
   const runs = [...runIds].sort((a, b) => a - b)
   const kinds = ['tiny', 'data'] as const
-  type Series = { up: number[]; to: number[]; down: number[]; from: number[]; toWall: CliRun[]; fromWall: CliRun[] }
-  const series = (): Series => ({ up: [], to: [], down: [], from: [], toWall: [], fromWall: [] })
+  type Series = { up: number[]; to: number[]; down: number[]; from: number[]; nixAlone: number[]; toWall: CliRun[]; fromWall: CliRun[] }
+  const series = (): Series => ({ up: [], to: [], down: [], from: [], nixAlone: [], toWall: [], fromWall: [] })
   const got = { tiny: series(), data: series() }
   const shape = { tiny: { bytes: 0, count: 0 }, data: { bytes: 0, count: 0 } }
   for (const [i, run] of runs.entries()) {
@@ -500,6 +500,7 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
       const from = await cliOk(['copy-closure', '--from', '--json', ...common, ...set.paths], cwd)
       g.from.push(JSON.parse(from.stdout).seconds)
       g.fromWall.push(from)
+      if (kind === 'data') g.nixAlone.push(nixAlone(set.paths))
       say(
         `copy-closure ${i + 1}/${runs.length} ${kind}: raw up ${g.up.at(-1)!.toFixed(2)}s, to pod ${g.to.at(-1)!.toFixed(2)}s; ` +
           `raw down ${g.down.at(-1)!.toFixed(2)}s, --from ${g.from.at(-1)!.toFixed(2)}s`,
@@ -530,6 +531,36 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
       pairedWith: g.down,
       extra: { wallMedian: median(g.fromWall.map((c) => c.wall)), ...lingerNote(g.fromWall) },
     })
+    if (g.nixAlone.length) {
+      addRow({
+        id: `copy-${kind}-nix-alone`,
+        label: `Nix's own stages alone, no cluster: nix-store --export | --import into a scratch store (${what})`,
+        bytes,
+        runs: g.nixAlone,
+        baseline: `copy-${kind}-raw-down`,
+        pairedWith: g.down,
+      })
+    }
+  }
+}
+
+/**
+ * What a copy costs in Nix alone, on this machine: serialise the paths and import them
+ * (hash, write, register) into a scratch store, no cluster in between. Its ratio to the raw
+ * download says how much a copy must cost over the channel where the stages cannot overlap
+ * with it (both CPUs busy). The scratch store is set up before the clock starts.
+ */
+function nixAlone(paths: string[]): number {
+  const store = mkdtempSync(join(scratch, 'nix-alone-'))
+  const sh = (script: string) => execFileSync('sh', ['-c', script, 'nix-alone', store, ...paths], { stdio: ['ignore', 'ignore', 'pipe'] })
+  try {
+    sh('nix-store --store "$1" --init 2>/dev/null')
+    const started = performance.now()
+    sh('s=$1; shift; nix-store --export "$@" | nix-store --store "$s" --option require-sigs false --import >/dev/null 2>&1')
+    return (performance.now() - started) / 1000
+  } finally {
+    execFileSync('chmod', ['-R', 'u+w', store])
+    rmSync(store, { recursive: true, force: true })
   }
 }
 
