@@ -4,7 +4,7 @@ import { PassThrough, Writable } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
 import { EndTagStripper, endTagArgv, endTagHeader, newEndTag, tagStartLength } from './end-marker.ts'
 
-/** A target that keeps what it gets; with `slow`, it says "full" after every write until drained by hand. */
+/** A target that keeps what it gets. */
 class Sink extends Writable {
   chunks: Buffer[] = []
   constructor(highWaterMark = 16 * 1024) {

@@ -13,6 +13,8 @@
 // No client-node here: the mux client's fast path loads this.
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
+import { shellQuote } from '../ssh/config.ts'
+import { checkArgv } from './spare.ts'
 
 /** A tag no real output contains: two control bytes, a name and 128 random bits. */
 export function newEndTag(): string {
@@ -40,9 +42,8 @@ export function endTagArgv(tag: string, nullStdin: boolean): string[] {
 
 /** What the wrapper reads before the command's own stdin: the command, shell-quoted. */
 export function endTagHeader(command: string[]): Buffer {
-  if (command.length === 0) throw new Error('empty command')
-  for (const arg of command) if (arg.includes('\0')) throw new Error('an argument contains a NUL byte')
-  const words = Buffer.from(command.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' '), 'utf8')
+  checkArgv(command)
+  const words = Buffer.from(command.map(shellQuote).join(' '), 'utf8')
   return Buffer.concat([Buffer.from(`${words.length}\n`), words])
 }
 

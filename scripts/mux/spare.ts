@@ -21,8 +21,13 @@ export const SPARE_LAUNCHER =
 /** Its argv: `trampoline-mux-spare` is $0, what `status` and ps show for a waiting spare. */
 export const SPARE_ARGV = ['bash', '-c', SPARE_LAUNCHER, 'trampoline-mux-spare']
 
-export function encodeSpareHeader(command: string[]): Buffer {
+/** A command that can travel as an argv: not empty, no NUL in any argument. */
+export function checkArgv(command: string[]): void {
   if (command.length === 0) throw new Error('empty command')
   for (const arg of command) if (arg.includes('\0')) throw new Error('an argument contains a NUL byte')
+}
+
+export function encodeSpareHeader(command: string[]): Buffer {
+  checkArgv(command)
   return Buffer.from(`${command.length}\n${command.map((a) => `${a}\0`).join('')}`, 'utf8')
 }
