@@ -166,10 +166,12 @@ export async function pumpToChannel(source: Readable, socket: ChannelSocket, cha
 
 /**
  * Write a frame payload to a local writable; when it is full, stop reading the socket
- * until it drains, so a slow consumer slows the pod down instead of filling memory.
+ * until it drains, so a slow consumer slows the pod down instead of filling memory. Frames
+ * ws had already read still arrive while paused: one pause waits for one drain (a listener
+ * per frame piled up past Node's limit of 10 behind a slow reader).
  */
-export function writeWithBackpressure(socket: ChannelSocket, target: Writable, payload: Buffer): void {
-  if (!target.write(payload)) {
+export function writeWithBackpressure(socket: Pick<ChannelSocket, 'ws'>, target: Writable, payload: Buffer): void {
+  if (!target.write(payload) && !socket.ws.isPaused) {
     socket.ws.pause()
     target.once('drain', () => socket.ws.resume())
   }
