@@ -72,22 +72,25 @@ async function restartOnPinnedNode() {
   const { spawn } = await import('node:child_process')
   const { fileURLToPath } = await import('node:url')
   const { constants } = await import('node:os')
-  const child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, [REEXEC_GUARD]: node },
-  })
-
   // Ctrl-C, Ctrl-\, a closing terminal, `timeout` and `kill %job` signal the whole process
   // group: the child, in this group, has the signal already, and a second one would cut its
   // cleanup short (trampoline exits at once on the second). So a signal is passed on only if
   // the child still runs after its own cleanup deadline (5 s): then it was meant for this
   // process alone (`kill <pid>`), and arrives late but arrives.
+  // The handlers go in before the child starts: it may be running (and its group signalled)
+  // before spawn() returns, and an unhandled SIGINT would kill this process and orphan it.
+  let child
   const handlers = new Map()
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) {
     const handler = () => setTimeout(() => child.kill(signal), FORWARD_AFTER_MS).unref()
     handlers.set(signal, handler)
     process.on(signal, handler)
   }
+
+  child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, [REEXEC_GUARD]: node },
+  })
 
   child.on('error', (error) => tooOld(`and the pinned Node ${node} does not start (${error.message})`, checkout))
   child.on('exit', (code, signal) => {
