@@ -34,12 +34,21 @@ export async function requireLocalNix(): Promise<void> {
 }
 
 /** Run local nix with live output (env: the exec store's, exec-store/shim.ts); a failure passes its exit code through. */
-export async function runNix(args: string[], env: NodeJS.ProcessEnv, options: { capture?: boolean } = {}): Promise<string> {
-  const result = await $({
-    nothrow: true,
-    stdio: options.capture ? ['inherit', 'pipe', 'inherit'] : 'inherit',
-    env,
-  })`nix ${args}`
+export async function runNix(args: string[], env: NodeJS.ProcessEnv, options: { capture?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  const { signal } = options
+  if (signal?.aborted) throw new RemoteExit(1)
+  const nix = $({ nothrow: true, stdio: options.capture ? ['inherit', 'pipe', 'inherit'] : 'inherit', env })`nix ${args}`
+  // SIGKILL, not SIGTERM: the caller says why; Nix would add "interrupted by the user".
+  // (zx's shell execs the command, so the pid is Nix's.)
+  const stop = () => {
+    try {
+      if (nix.pid) process.kill(nix.pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+  signal?.addEventListener('abort', stop, { once: true })
+  const result = await nix.finally(() => signal?.removeEventListener('abort', stop))
   if (result.exitCode !== 0) throw new RemoteExit(result.exitCode ?? 1)
   return options.capture ? result.stdout : ''
 }

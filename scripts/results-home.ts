@@ -8,8 +8,9 @@ import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
 import { checkAndSignInPod } from './pod/daemon.ts'
 import { addLocalRoot, nixCopyFromArgs, runNix, type StoreProtocol } from './local-nix.ts'
-import { execStoreTarget, withExecStore } from './exec-store/shim.ts'
-import { info } from './log.ts'
+import { execStoreTarget, storeProgram, withExecStore } from './exec-store/shim.ts'
+import { runOverBridge } from './exec-store/serve.ts'
+import { debug, info } from './log.ts'
 import { podPublicKey } from './signing/key.ts'
 import { planSigCheck, readLocalSigConfig, sigCheckArgs } from './signing/local-trust.ts'
 import type { OutLink } from './build-args.ts'
@@ -42,17 +43,32 @@ export async function copyHome(
   context: CommandContext,
   paths: string[],
   plan: HomeCopyPlan,
-  options: { protocol?: StoreProtocol; signed?: boolean } = {},
+  options: { protocol?: StoreProtocol; signing?: Promise<void> } = {},
 ): Promise<HomeCopy> {
   const started = Date.now()
   // Paths the pod imported, substituted or had from its image carry no signature of ours
-  // yet (`signed`: the caller had them signed already, while it planned).
-  if (!options.signed) await checkAndSignInPod(context, paths, { sign: plan.checked })
-  const url = await withExecStore(execStoreTarget(context), options.protocol ?? 'ssh-ng', async (store) => {
-    info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)
-    await runNix(nixCopyFromArgs(store.url, paths, plan.sigArgs), store.env)
-    return store.url
-  })
+  // yet (`signing`: the caller started that already, while it planned). The copy starts
+  // meanwhile; the pod serves it once they are signed.
+  const signing = options.signing ?? checkAndSignInPod(context, paths, { sign: plan.checked })
+  signing.catch(() => {})
+  const protocol = options.protocol ?? 'ssh-ng'
+  const url = await withExecStore(
+    execStoreTarget(context),
+    protocol,
+    async (store) => {
+      info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)
+      const args = nixCopyFromArgs(store.url, paths, plan.sigArgs)
+      if (store.bridge) {
+        await runOverBridge(context, store.bridge, storeProgram(protocol), signing, (signal) => runNix(args, store.env, { signal }))
+        debug(`exec store: ${store.bridge.claimed() ? "Nix's first connection took the FIFO bridge" : 'Nix did not take the FIFO bridge'}`)
+      } else {
+        await signing
+        await runNix(args, store.env)
+      }
+      return store.url
+    },
+    { bridged: true },
+  )
   return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
 }
 

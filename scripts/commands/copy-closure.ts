@@ -46,9 +46,11 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
     const started = Date.now()
     if (args.from) {
       const checkSigs = args.checkSigs !== false
-      // The pod checks (and signs) while the plan is made here: the copy waits for the slower one only.
-      const [plan] = await Promise.all([planHomeCopy(context, { checkSigs }), checkAndSignInPod(context, args.paths, { sign: checkSigs })])
-      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, signed: true })
+      // The pod checks (and signs) while the plan is made here and the copy starts.
+      const signing = checkAndSignInPod(context, args.paths, { sign: checkSigs })
+      signing.catch(() => {})
+      const plan = await planHomeCopy(context, { checkSigs })
+      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, signing })
       const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000
       printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures, ...(links ? { links } : {}) }, () =>

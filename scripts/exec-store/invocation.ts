@@ -12,7 +12,8 @@ export const STORE_PROGRAMS: readonly (readonly string[])[] = [
   ['nix-store', '--serve', '--write'],
 ]
 
-const ANNOUNCE = '-oLocalCommand=echo started'
+/** The option by which Nix asks ssh to print "started" (its LocalCommand) once connected. */
+export const ANNOUNCE = '-oLocalCommand=echo started'
 
 export type SshInvocation =
   /** `ssh -O check HOST`: is a master connection running? There never is one. */

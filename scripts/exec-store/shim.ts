@@ -16,6 +16,8 @@ import { selfCommand } from '../self.ts'
 import type { StoreProtocol } from '../local-nix.ts'
 import type { CommandContext } from '../context.ts'
 import { execStoreHost } from './host.ts'
+import { ANNOUNCE } from './invocation.ts'
+import { BRIDGE_CLAIM, BRIDGE_DOWN, BRIDGE_UP, openFifoBridge, type FifoBridge } from './bridge.ts'
 
 export interface ExecStoreTarget {
   instance: string
@@ -28,16 +30,40 @@ export function execStoreTarget(context: Pick<CommandContext, 'names' | 'cluster
   return { instance: context.names.instance, namespace: context.cluster.namespace, context: context.cluster.context }
 }
 
+/** The FIFO bridge (bridge.ts) a shim may take: its directory and the store program it serves. */
+export interface ShimBridge {
+  dir: string
+  program: readonly string[]
+}
+
 /**
  * The `ssh` script: our host to `store-stdio` with this instance's options, anything else
- * to the real ssh found on the PATH we were given (without our directory).
+ * to the real ssh found on the PATH we were given (without our directory). With `bridge`,
+ * the first connection that asks for the bridge's program goes through its FIFOs instead
+ * (two `cat`s; "started" first when Nix wants ssh's LocalCommand, as store-stdio does).
  */
-export function shimScript(target: ExecStoreTarget, self: string[], realPath: string): string {
+export function shimScript(target: ExecStoreTarget, self: string[], realPath: string, bridge?: ShimBridge): string {
   const host = execStoreHost(target.instance)
   const ours = [...self, 'store-stdio', '--context', target.context, '--namespace', target.namespace, '--name', target.instance, '--quiet', '--'].map(shellQuote).join(' ')
+  const bridged = bridge
+    ? (() => {
+        const dir = shellQuote(bridge.dir)
+        // Nix passes the program as one word (before 2.19) or as words after `--`: "$*" ends with it either way.
+        return [
+          `if [ "$1" = ${shellQuote(host)} ] && case "$*" in *${shellQuote(` ${bridge.program.join(' ')}`)}) true;; *) false;; esac && mkdir ${dir}/${BRIDGE_CLAIM} 2>/dev/null; then`,
+          // Open before anything else: the bridge holds the FIFO, so this does not wait.
+          `  exec 3<${dir}/${BRIDGE_DOWN}`,
+          `  for a; do [ "$a" = ${shellQuote(ANNOUNCE)} ] && echo started; done`,
+          '  cat <&3 &',
+          `  exec cat >${dir}/${BRIDGE_UP} 3<&-`,
+          'fi',
+        ]
+      })()
+    : []
   return [
     '#!/bin/sh',
     '# Written by trampoline for one Nix command (see scripts/exec-store/shim.ts).',
+    ...bridged,
     `host=$1; [ "$1" = -O ] && host=$3`,
     `if [ "$host" = ${shellQuote(host)} ]; then exec ${ours} "$@"; fi`,
     `PATH=${shellQuote(realPath)}; export PATH`,
@@ -51,6 +77,8 @@ export interface ExecStore {
   url: string
   /** The environment to run that Nix with. */
   env: NodeJS.ProcessEnv
+  /** The FIFO bridge for the first connection, when asked for and the system has FIFOs. */
+  bridge?: FifoBridge
   /** Remove the script (also done on Ctrl-C). */
   dispose(): void
 }
@@ -88,19 +116,30 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Set up the exec store for one local Nix command. */
-function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', env = process.env): ExecStore {
+/** The store program Nix runs over each protocol. */
+export function storeProgram(protocol: StoreProtocol): readonly string[] {
+  return protocol === 'ssh' ? ['nix-store', '--serve'] : ['nix-daemon', '--stdio']
+}
+
+/** Set up the exec store for one local Nix command; `bridged`: with a FIFO bridge for its first connection. */
+function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', bridged = false, env = process.env): ExecStore {
   removeDeadOnes(tmpdir())
   // Our pid in the name: a later run removes the dir of one killed before it could (SIGKILL).
   const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`))
-  const realPath = env.PATH ?? '/usr/bin:/bin'
-  writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath), { mode: 0o700 })
   chmodSync(dir, 0o700)
-  const remove = () => rmSync(dir, { recursive: true, force: true })
+  const realPath = env.PATH ?? '/usr/bin:/bin'
+  const bridge = bridged ? openFifoBridge(dir) : undefined
+  const shimBridge = bridge ? { dir, program: storeProgram(protocol) } : undefined
+  writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath, shimBridge), { mode: 0o700 })
+  const remove = () => {
+    bridge?.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
   const unregister = onInterrupt(remove)
   return {
     url: `${protocol}://${execStoreHost(target.instance)}`,
     env: { ...env, PATH: `${dir}${delimiter}${realPath}` },
+    bridge,
     dispose() {
       unregister()
       remove()
@@ -109,8 +148,13 @@ function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-n
 }
 
 /** Run one local Nix command (`use`) with the exec store set up for it, and removed after. */
-export async function withExecStore<T>(target: ExecStoreTarget, protocol: StoreProtocol, use: (store: ExecStore) => Promise<T>): Promise<T> {
-  const store = openExecStore(target, protocol)
+export async function withExecStore<T>(
+  target: ExecStoreTarget,
+  protocol: StoreProtocol,
+  use: (store: ExecStore) => Promise<T>,
+  options: { bridged?: boolean } = {},
+): Promise<T> {
+  const store = openExecStore(target, protocol, options.bridged)
   try {
     return await use(store)
   } finally {

@@ -162,8 +162,9 @@ run_e2e() {
     _ "$ssh_config" "$instance" "$result" "$work/unsigned.err"
   # A temp dir of its own, so that what it leaves there is its own.
   mkdir -p "$work/cc-tmp"
-  out=$(TMPDIR=$work/cc-tmp tramp copy-closure "${common[@]}" --from "$result" --json) || fail "copy-closure --from $result"
+  out=$(TMPDIR=$work/cc-tmp tramp copy-closure "${common[@]}" --from "$result" --json --verbose 2>"$work/cc.err") || fail "copy-closure --from $result"
   check "copy-closure --from went through the exec store ($(json_field store <<<"$out"))" test "$(json_field store <<<"$out")" = "ssh-ng://trampoline-exec-$instance"
+  check "over its FIFO bridge (no second CLI relaying)" grep -q "first connection took the FIFO bridge" "$work/cc.err"
   check "and removed its ssh stand-in ($(ls "$work/cc-tmp"))" bash -c '! compgen -G "$1/trampoline-exec-store-*"' _ "$work/cc-tmp"
   check "the exec store runs Nix's store programs only" \
     bash -c '! "$@" -x -- sh -c id </dev/null >/dev/null 2>"$0" && grep -q "is not a Nix store program" "$0"' "$work/stdio.err" \

@@ -1,0 +1,109 @@
+// The pod's end of a FIFO bridge (bridge.ts): the store program in the user container (the
+// same untrusted user as the general path), over an exec this process opens at once, while
+// the local Nix starts. The program waits for a go line: the caller sends it when the paths
+// are signed, so Nix's first query already sees the signatures.
+import { PassThrough, Writable } from 'node:stream'
+import type { CommandContext } from '../context.ts'
+import { exec, type ExecResult, type ExecSession } from '../kube/exec.ts'
+import { execOpenError, explainExecResult, openWithRetry } from '../pod/run.ts'
+import { userTarget } from '../pod/pods.ts'
+import type { FifoBridge } from './bridge.ts'
+
+/** Exit code of the gate when no go line came (the caller gave up before the copy began). */
+export const NO_GO_EXIT = 125
+
+/** sh: wait for the go line, then become the store program ("$@"). */
+export const GATE_SCRIPT = `IFS= read -r go && [ "$go" = go ] || exit ${NO_GO_EXIT}; exec "$@"`
+
+/** How long the program gets to end by itself once Nix is done, before the exec is cut. */
+const END_GRACE_MS = 5000
+
+export interface BridgeService {
+  /** Settles when the exec ends (or could not open: an explained error). */
+  ended: Promise<ExecResult>
+  /** The end of what the program said on stderr. */
+  stderr(): string
+  /** Start serving: the program runs and Nix's bytes flow. */
+  go(): void
+  /** Nix is done: end the program's stdin and wait for the exec to end. */
+  finish(): Promise<ExecResult | Error>
+}
+
+/** The last bytes of the program's stderr, for an error message. */
+class Tail extends Writable {
+  text = ''
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.text = (this.text + chunk.toString('utf8')).slice(-2000)
+    callback()
+  }
+}
+
+export function serveBridge(context: CommandContext, bridge: FifoBridge, program: readonly string[]): BridgeService {
+  const stdin = new PassThrough()
+  const stderr = new Tail()
+  let session: ExecSession | undefined
+  const ended = openWithRetry(() =>
+    exec(userTarget(context), {
+      command: ['sh', '-c', GATE_SCRIPT, 'trampoline-store', ...program],
+      stdin,
+      stdout: bridge.toNix,
+      stderr,
+      onOpen: (opened) => (session = opened),
+    }),
+  ).catch(async (error: unknown) => {
+    throw await execOpenError(error, context)
+  })
+  ended.catch(() => {})
+  let going = false
+  return {
+    ended,
+    stderr: () => stderr.text.trim(),
+    go() {
+      if (going) return
+      going = true
+      stdin.write('go\n')
+      bridge.fromNix.pipe(stdin, { end: false })
+    },
+    async finish() {
+      bridge.fromNix.unpipe(stdin)
+      stdin.end()
+      const grace = setTimeout(() => session?.abort(), END_GRACE_MS)
+      try {
+        return await ended
+      } catch (error) {
+        return error as Error
+      } finally {
+        clearTimeout(grace)
+      }
+    },
+  }
+}
+
+/**
+ * One Nix command over the bridge: serve it from the pod once `ready` (the signing)
+ * resolves, and end the exec when Nix exits. `runNix` gets a signal that stops Nix when
+ * there is nothing left to wait for: the signing failed, or the exec ended under it.
+ * Which error wins: the signing's, then a lost or refused exec (when Nix failed), then Nix's.
+ */
+export async function runOverBridge(
+  context: CommandContext,
+  bridge: FifoBridge,
+  program: readonly string[],
+  ready: Promise<void>,
+  runNix: (signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const service = serveBridge(context, bridge, program)
+  const stop = new AbortController()
+  ready.then(() => service.go(), () => stop.abort())
+  void service.ended.finally(() => stop.abort())
+  const nix = await runNix(stop.signal).then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  )
+  const ended = await service.finish()
+  await ready
+  if (!nix) return
+  if (ended instanceof Error) throw ended
+  await explainExecResult(context, ended)
+  throw nix.error
+}
