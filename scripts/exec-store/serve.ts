@@ -59,7 +59,8 @@ export function serveBridge(context: CommandContext, bridge: FifoBridge, program
     ended,
     stderr: () => stderr.text.trim(),
     go() {
-      if (going) return
+      // Not after finish(): Nix may be gone before the signing ends.
+      if (going || stdin.writableEnded) return
       going = true
       stdin.write('go\n')
       bridge.fromNix.pipe(stdin, { end: false })
@@ -95,7 +96,10 @@ export async function runOverBridge(
   const service = serveBridge(context, bridge, program)
   const stop = new AbortController()
   ready.then(() => service.go(), () => stop.abort())
-  void service.ended.finally(() => stop.abort())
+  service.ended.then(
+    () => stop.abort(),
+    () => stop.abort(),
+  )
   const nix = await runNix(stop.signal).then(
     () => undefined,
     (error: unknown) => ({ error }),

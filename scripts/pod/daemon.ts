@@ -14,32 +14,25 @@ export function runInDaemon(context: CommandContext, options: ExecOptions): Prom
   return runInPod(context, options, DAEMON_CONTAINER)
 }
 
-async function captureInDaemon(context: CommandContext, command: string[], input?: string): Promise<string> {
-  const result = await captureInPod(context, command, { container: DAEMON_CONTAINER, input })
-  if (result.exitCode !== 0) {
-    throw new UserError(`${command[0]} in the nix-daemon container failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-500)}`, {
-      exitCode: ExitCode.failure,
-    })
-  }
-  return result.stdout
-}
-
-/** Which of these store paths the pod's store lacks (the list goes on stdin: no argv limit). */
-export async function invalidInPod(context: CommandContext, paths: string[]): Promise<string[]> {
-  if (!paths.length) return []
-  const out = await captureInDaemon(context, ['sh', '-c', 'xargs -r nix-store --check-validity --print-invalid'], `${paths.join('\n')}\n`)
-  return out.split('\n').filter(Boolean)
-}
+/** Ends the list of missing paths on the import's stdout (see IMPORT_MISSING_SCRIPT). */
+export const MISSING_LIST_END = 'trampoline: end of the missing paths'
 
 /**
- * Shell for the import: nix-store --import reads a `nix-store --export` stream and prints
- * each path it added, and those get the instance's signature (so they can come back out
- * with signature checks on).
+ * Shell for a whole copy in one exec: stdin starts with a count line and that many store
+ * paths; it prints those the store lacks, then MISSING_LIST_END ($2). If any, the rest of
+ * stdin is their `nix-store --export` stream: imported, and what was added signed with the
+ * instance key at $1 (so it can come back out with signature checks on); that output goes
+ * to stderr. The client sends the stream only after the answer, so head cannot read into it.
  */
-export const IMPORT_SCRIPT = `set -o pipefail; nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --key-file "$1"; else cat >/dev/null; fi; }`
+export const IMPORT_MISSING_SCRIPT =
+  'set -o pipefail; IFS= read -r n && [ "$n" -ge 0 ] || exit 2; ' +
+  'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
+  '[ -z "$missing" ] || printf "%s\\n" "$missing"; printf "%s\\n" "$2"; ' +
+  '[ -n "$missing" ] || exit 0; ' +
+  'nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --key-file "$1"; else cat >/dev/null; fi; } >&2'
 
-export function importArgv(): string[] {
-  return ['bash', '-c', IMPORT_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE]
+export function importMissingArgv(): string[] {
+  return ['bash', '-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE, MISSING_LIST_END]
 }
 
 /**

@@ -186,6 +186,9 @@ run_e2e() {
   tramp copy-closure "${common[@]}" "$local_path" --quiet
   check "copied path is valid in the pod's store with its content" \
     test "$(tramp shell "${common[@]}" -- sh -c 'nix-store --check-validity "$1" && cat "$1"' _ "$local_path")" = "$(cat "$payload")"
+  out=$(tramp copy-closure "${common[@]}" "$local_path" --json) || fail "copy-closure $local_path again"
+  check "copying it again sends nothing (sent $(json_field sent <<<"$out") of $(json_field closure <<<"$out"))" \
+    test "$(json_field sent <<<"$out")" = 0 -a "$(json_field closure <<<"$out")" = 1
 
   log "push-flake"
   out=$(tramp push-flake "${common[@]}" --json) || fail "push-flake (in $PWD)"
