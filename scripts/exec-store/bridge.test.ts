@@ -123,16 +123,40 @@ describe('closing the bridge', () => {
 })
 
 describe('GATE_SCRIPT', () => {
-  const sh = (input: string) => spawnSync('sh', ['-c', GATE_SCRIPT, 'trampoline-store', 'od', '-c'], { input, encoding: 'utf8' })
+  const gate = (input: string, program: string[], every = '10', checks = '60') =>
+    spawnSync('sh', ['-c', GATE_SCRIPT, 'trampoline-store', every, checks, ...program], { input, encoding: 'utf8', timeout: 60_000 })
 
-  it('runs the program after the go line, with the rest of stdin untouched', () => {
-    const result = sh('go\nab\n\x01')
+  it('runs the program after the go line, with the rest of stdin untouched, and passes its status', () => {
+    const result = gate('go\nab\n\x01', ['od', '-c'])
     expect(result.status).toBe(0)
     expect(result.stdout.replace(/\s+/g, ' ').trim()).toBe('0000000 a b \\n 001 0000004')
+    expect(gate('go\n', ['sh', '-c', 'exit 7']).status).toBe(7)
   })
 
   it(`exits ${NO_GO_EXIT} without the go line`, () => {
-    expect(sh('').status).toBe(NO_GO_EXIT)
-    expect(sh('stop\n').status).toBe(NO_GO_EXIT)
+    expect(gate('', ['true']).status).toBe(NO_GO_EXIT)
+    expect(gate('stop\n', ['true']).status).toBe(NO_GO_EXIT)
+  })
+
+  it('stops a program whose I/O stands still (a client gone without a word), and says so', () => {
+    const result = gate('go\n', ['sleep', '600'], '0.1', '3')
+    expect(result.error).toBeUndefined()
+    expect(result.status).toBe(143)
+    expect(result.stderr).toMatch(/sleep moved no byte .* its client is gone; stopping it/)
+  })
+
+  it('ends with the program, not with the watchdog\'s next check', () => {
+    // A 60-s pace: the gate must not wait for the watchdog's sleep (spawnSync waits for every holder of its pipes).
+    const result = spawnSync('sh', ['-c', GATE_SCRIPT, 'trampoline-store', '60', '10', 'echo', 'done'], { input: 'go\n', encoding: 'utf8', timeout: 30_000 })
+    expect(result.error).toBeUndefined()
+    expect(result.status).toBe(0)
+    expect(result.stdout).toBe('done\n')
+  })
+
+  it('leaves a program that keeps moving bytes alone', () => {
+    // Writes a line every 50 ms for 2 s; the watchdog would stop it after 3 s without a byte.
+    const result = gate('go\n', ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo $i; sleep 0.05; i=$((i+1)); done'], '0.1', '30')
+    expect(result.status).toBe(0)
+    expect(result.stdout.split('\n')).toHaveLength(41)
   })
 })

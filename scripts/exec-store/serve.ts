@@ -12,8 +12,47 @@ import type { FifoBridge } from './bridge.ts'
 /** Exit code of the gate when no go line came (the caller gave up before the copy began). */
 export const NO_GO_EXIT = 125
 
-/** sh: wait for the go line, then become the store program ("$@"). */
-export const GATE_SCRIPT = `IFS= read -r go && [ "$go" = go ] || exit ${NO_GO_EXIT}; exec "$@"`
+/**
+ * sh: wait for the go line, then run the store program ("$@" after $1 and $2) with a
+ * watchdog. A client that ends without a word (SIGKILL, a dropped connection) never ends
+ * the program's stdin, and Kubernetes keeps an exec's process after its connection is
+ * gone: stuck, it would keep the pod busy for ever (the idle monitor counts execs). So the
+ * program is stopped once its I/O (/proc/PID/io) stood still for $2 checks $1 s apart; a
+ * live copy moves bytes all the time.
+ */
+export const GATE_SCRIPT = [
+  `IFS= read -r go && [ "$go" = go ] || exit ${NO_GO_EXIT}`,
+  'every=$1 checks=$2; shift 2',
+  // A background job's stdin is /dev/null unless it is given one: keep ours on fd 3 for it.
+  'exec 3<&0',
+  '"$@" <&3 3<&- &',
+  'p=$!',
+  '(',
+  // Its sleep goes with it, and holds none of the exec's pipes (they would end only after
+  // it). A TERM that lands while the sleep is still being forked can be lost in the child:
+  // then that sleep alone ends on its own, `every` seconds at most later.
+  '  trap \'kill $! 2>/dev/null; exit 0\' TERM',
+  '  last= still=0',
+  '  while sleep "$every" </dev/null >/dev/null 2>&1 & wait $!; do',
+  '    [ -r /proc/$p/io ] || exit 0',
+  '    now=',
+  '    while IFS= read -r l; do case $l in rchar:*|wchar:*) now="$now ${l#*: }";; esac; done </proc/$p/io',
+  '    if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; last=$now; fi',
+  '    if [ "$still" -ge "$checks" ]; then',
+  '      echo "trampoline: $1 moved no byte in $checks checks $every s apart: its client is gone; stopping it" >&2',
+  '      kill "$p"; exit 0',
+  '    fi',
+  '  done',
+  ') <&- &',
+  'w=$!',
+  'wait "$p"; s=$?',
+  'kill "$w" 2>/dev/null',
+  'exit "$s"',
+].join('\n')
+
+/** The watchdog's pace: a check every 5 s, and 10 minutes without a byte is a dead client. */
+const STALL_CHECK_SECONDS = 5
+const STALL_CHECKS = 120
 
 /** How long the program gets to end by itself once Nix is done, before the exec is cut. */
 const END_GRACE_MS = 5000
@@ -44,7 +83,7 @@ export function serveBridge(context: CommandContext, bridge: FifoBridge, program
   let session: ExecSession | undefined
   const ended = openWithRetry(() =>
     exec(userTarget(context), {
-      command: ['sh', '-c', GATE_SCRIPT, 'trampoline-store', ...program],
+      command: ['sh', '-c', GATE_SCRIPT, 'trampoline-store', String(STALL_CHECK_SECONDS), String(STALL_CHECKS), ...program],
       stdin,
       stdout: bridge.toNix,
       stderr,
