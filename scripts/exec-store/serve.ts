@@ -2,7 +2,7 @@
 // same untrusted user as the general path), over an exec this process opens at once, while
 // the local Nix starts. The program waits for a go line: the caller sends it when the paths
 // are signed, so Nix's first query already sees the signatures.
-import { PassThrough, Writable } from 'node:stream'
+import { PassThrough } from 'node:stream'
 import type { CommandContext } from '../context.ts'
 import { exec, type ExecResult, type ExecSession } from '../kube/exec.ts'
 import { execOpenError, explainExecResult, openWithRetry } from '../pod/run.ts'
@@ -60,33 +60,22 @@ const END_GRACE_MS = 5000
 export interface BridgeService {
   /** Settles when the exec ends (or could not open: an explained error). */
   ended: Promise<ExecResult>
-  /** The end of what the program said on stderr. */
-  stderr(): string
   /** Start serving: the program runs and Nix's bytes flow. */
   go(): void
   /** Nix is done: end the program's stdin and wait for the exec to end. */
   finish(): Promise<ExecResult | Error>
 }
 
-/** The last bytes of the program's stderr, for an error message. */
-class Tail extends Writable {
-  text = ''
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.text = (this.text + chunk.toString('utf8')).slice(-2000)
-    callback()
-  }
-}
-
 export function serveBridge(context: CommandContext, bridge: FifoBridge, program: readonly string[]): BridgeService {
   const stdin = new PassThrough()
-  const stderr = new Tail()
   let session: ExecSession | undefined
   const ended = openWithRetry(() =>
     exec(userTarget(context), {
       command: ['sh', '-c', GATE_SCRIPT, 'trampoline-store', String(STALL_CHECK_SECONDS), String(STALL_CHECKS), ...program],
       stdin,
       stdout: bridge.toNix,
-      stderr,
+      // As on the general path (store-stdio): what the pod says shows where Nix shows ssh's.
+      stderr: process.stderr,
       onOpen: (opened) => (session = opened),
     }),
   ).catch(async (error: unknown) => {
@@ -96,7 +85,6 @@ export function serveBridge(context: CommandContext, bridge: FifoBridge, program
   let going = false
   return {
     ended,
-    stderr: () => stderr.text.trim(),
     go() {
       // Not after finish(): Nix may be gone before the signing ends.
       if (going || stdin.writableEnded) return

@@ -16,7 +16,7 @@ import { selfCommand } from '../self.ts'
 import type { StoreProtocol } from '../local-nix.ts'
 import type { CommandContext } from '../context.ts'
 import { execStoreHost } from './host.ts'
-import { ANNOUNCE } from './invocation.ts'
+import { ANNOUNCE, STORE_PROGRAMS } from './invocation.ts'
 import { BRIDGE_CLAIM, BRIDGE_DOWN, BRIDGE_UP, openFifoBridge, type FifoBridge } from './bridge.ts'
 
 export interface ExecStoreTarget {
@@ -116,9 +116,10 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The store program Nix runs over each protocol. */
+/** The store program Nix runs over each protocol (read-only for ssh://: nothing writes through the bridge). */
 export function storeProgram(protocol: StoreProtocol): readonly string[] {
-  return protocol === 'ssh' ? ['nix-store', '--serve'] : ['nix-daemon', '--stdio']
+  const [daemon, serve] = STORE_PROGRAMS
+  return protocol === 'ssh' ? serve : daemon
 }
 
 /** Set up the exec store for one local Nix command; `bridged`: with a FIFO bridge for its first connection. */
