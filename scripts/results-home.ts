@@ -1,9 +1,10 @@
 // Bringing store paths home from the pod, for `build` and `copy-closure --from` alike: the
 // daemon container signs the closure with the instance's key (root there is trusted, the
-// user container never is), then the local Nix pulls it from the user container's
-// nix-daemon --stdio over the exec store (exec-store/shim.ts) and checks those signatures
-// against the key from the instance's Secret; finally, optionally, local GC roots
-// (./result links) as nix build makes them.
+// user container never is), then the local Nix pulls it over the exec store
+// (exec-store/shim.ts; its first connection over the FIFO bridge, where one exec signs and
+// serves, exec-store/serve.ts) and checks those signatures against the key from the
+// instance's Secret; finally, optionally, local GC roots (./result links) as nix build
+// makes them.
 import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
 import { checkAndSignInPod } from './pod/daemon.ts'
@@ -38,38 +39,49 @@ export interface HomeCopy {
   checkedSignatures: boolean
 }
 
-/** Copy the paths' closures from the pod into the local store. A failed nix copy passes its exit code through. */
+/**
+ * Copy the paths' closures from the pod into the local store. `plan` may still be in the
+ * making: the pod's side opens (and checks and signs) meanwhile. A failed nix copy passes
+ * its exit code through.
+ */
 export async function copyHome(
   context: CommandContext,
   paths: string[],
-  plan: HomeCopyPlan,
-  options: { protocol?: StoreProtocol; signing?: Promise<void> } = {},
+  plan: HomeCopyPlan | Promise<HomeCopyPlan>,
+  options: { protocol?: StoreProtocol; sign?: boolean } = {},
 ): Promise<HomeCopy> {
   const started = Date.now()
+  const planned = Promise.resolve(plan)
+  planned.catch(() => {})
   // Paths the pod imported, substituted or had from its image carry no signature of ours
-  // yet (`signing`: the caller started that already, while it planned). The copy starts
-  // meanwhile; the pod serves it once they are signed.
-  const signing = options.signing ?? checkAndSignInPod(context, paths, { sign: plan.checked })
-  signing.catch(() => {})
+  // yet: the pod signs them before it serves them.
+  const sign = options.sign ?? (await planned).checked
   const protocol = options.protocol ?? 'ssh-ng'
+  let checked = false
   const url = await withExecStore(
     execStoreTarget(context),
     protocol,
     async (store) => {
-      info(`copying ${paths.length} path(s) from ${store.url}${plan.checked ? '' : ' (signatures not checked)'}`)
-      const args = nixCopyFromArgs(store.url, paths, plan.sigArgs)
+      const copy = async (signal?: AbortSignal) => {
+        const { sigArgs, checked: checking } = await planned
+        checked = checking
+        info(`copying ${paths.length} path(s) from ${store.url}${checking ? '' : ' (signatures not checked)'}`)
+        await runNix(nixCopyFromArgs(store.url, paths, sigArgs), store.env, { signal })
+      }
       if (store.bridge) {
-        await runOverBridge(context, store.bridge, storeProgram(protocol), signing, (signal) => runNix(args, store.env, { signal }))
+        await runOverBridge(context, store.bridge, storeProgram(protocol), { paths, sign }, copy)
         debug(`exec store: ${store.bridge.claimed() ? "Nix's first connection took the FIFO bridge" : 'Nix did not take the FIFO bridge'}`)
       } else {
-        await signing
-        await runNix(args, store.env)
+        await Promise.all([checkAndSignInPod(context, paths, { sign }), planned])
+        await copy()
       }
       return store.url
     },
-    { bridged: true },
+    // Not for ssh://: Nix asks for `nix-store --serve --write` there, and the bridge serves
+    // nothing that writes (it runs as root); the general path serves it, after the signing.
+    { bridged: protocol === 'ssh-ng' },
   )
-  return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: plan.checked }
+  return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: checked }
 }
 
 /** Root each copied path locally under its link (made absolute against the current directory, as nix build does). */

@@ -3,17 +3,16 @@
 //
 // To the pod: exported locally and imported by root in the nix-daemon container (the user
 // container is not a trusted Nix user, so it could not add unsigned paths). From the pod:
-// `nix copy` from the user container's nix-daemon --stdio over exec (exec-store/shim.ts)
-// with signature checks against the instance's key, which the daemon container first adds
-// to the closure's paths that lack it (results-home.ts, which `build` shares); --out-link
-// roots them locally as nix build would.
+// `nix copy` over the exec store (exec-store/shim.ts) with signature checks against the
+// instance's key, which the daemon container first adds to the closure's paths that lack
+// it, in the same exec that then serves them (results-home.ts, which `build` shares);
+// --out-link roots them locally as nix build would.
 import type { CommandModule } from 'yargs'
 import { commandContext, printResult, type GlobalOptions } from '../context.ts'
 import { requireRunningPod } from '../pod/pods.ts'
 import { requireLocalNix, type StoreProtocol } from '../local-nix.ts'
 import { ExitCode, UserError } from '../errors.ts'
 import { addRootsInPod, storePathOf } from '../pod/gc-roots.ts'
-import { checkAndSignInPod } from '../pod/daemon.ts'
 import { sendClosure } from '../store-import.ts'
 import { outLinks } from '../build-args.ts'
 import { copyHome, linkHome, planHomeCopy } from '../results-home.ts'
@@ -47,10 +46,8 @@ export const command: CommandModule<GlobalOptions, CopyArgs> = {
     if (args.from) {
       const checkSigs = args.checkSigs !== false
       // The pod checks (and signs) while the plan is made here and the copy starts.
-      const signing = checkAndSignInPod(context, args.paths, { sign: checkSigs })
-      signing.catch(() => {})
-      const plan = await planHomeCopy(context, { checkSigs })
-      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, signing })
+      const plan = planHomeCopy(context, { checkSigs })
+      const { store, checkedSignatures } = await copyHome(context, args.paths, plan, { protocol: args.protocol, sign: checkSigs })
       const links = args.outLink ? await linkHome(outLinks(args.outLink, args.paths.map((path) => ({ path: storePathOf(path) ?? path })))) : undefined
       const seconds = (Date.now() - started) / 1000
       printResult(context, { direction: 'from', store, paths: args.paths, seconds, checkedSignatures, ...(links ? { links } : {}) }, () =>

@@ -1,12 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openFifoBridge, type FifoBridge } from './bridge.ts'
 import { shimScript } from './shim.ts'
-import { GATE_SCRIPT, NO_GO_EXIT } from './serve.ts'
+import { SERVE_SCRIPT, SIGN_REPORT, SignReport, serveArgv } from './serve.ts'
+import { CHECK_AND_SIGN_SCRIPT } from '../pod/daemon.ts'
+import { POD_SIGNING_KEY_FILE } from '../pod/contract.ts'
 
 const target = { instance: 'dev', namespace: 'ns', context: 'ctx' }
 const host = 'trampoline-exec-dev'
@@ -122,32 +125,54 @@ describe('closing the bridge', () => {
   })
 })
 
-describe('GATE_SCRIPT', () => {
-  const gate = (input: string, program: string[], every = '10', checks = '60') =>
-    spawnSync('sh', ['-c', GATE_SCRIPT, 'trampoline-store', every, checks, ...program], { input, encoding: 'utf8', timeout: 60_000 })
+describe('SERVE_SCRIPT', () => {
+  // The check-and-sign step's stand-in: records its arguments and stdin (the paths), then exits as told.
+  const prelude = (code: number) => `{ echo "$*"; cat; } > "$STEP_LOG"; [ ${code} -ne 3 ] || echo /nix/store/c-missing; exit ${code}`
+  const serve = (input: string, program: string[], options: { code?: number; every?: string; checks?: string } = {}) => {
+    const log = join(dir, 'step.log')
+    const argv = ['-c', SERVE_SCRIPT, 'trampoline-store', prelude(options.code ?? 0), 'KEY', 'sign', '/nix/store/a-x\n/nix/store/b-y\n', options.every ?? '10', options.checks ?? '60', ...program]
+    const result = spawnSync('sh', argv, { input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, STEP_LOG: log } })
+    let step = ''
+    try {
+      step = readFileSync(log, 'utf8')
+    } catch {
+      // the step never ran
+    }
+    return { ...result, step }
+  }
 
-  it('runs the program after the go line, with the rest of stdin untouched, and passes its status', () => {
-    const result = gate('go\nab\n\x01', ['od', '-c'])
+  it('checks and signs first (key, mode, the paths on its stdin), then runs the program with stdin untouched, and passes its status', () => {
+    const result = serve('ab\n\x01', ['od', '-c'])
+    expect(result.step).toBe('KEY sign\n/nix/store/a-x\n/nix/store/b-y\n')
     expect(result.status).toBe(0)
     expect(result.stdout.replace(/\s+/g, ' ').trim()).toBe('0000000 a b \\n 001 0000004')
-    expect(gate('go\n', ['sh', '-c', 'exit 7']).status).toBe(7)
+    expect(serve('', ['sh', '-c', 'exit 7']).status).toBe(7)
   })
 
-  it(`exits ${NO_GO_EXIT} without the go line`, () => {
-    expect(gate('', ['true']).status).toBe(NO_GO_EXIT)
-    expect(gate('stop\n', ['true']).status).toBe(NO_GO_EXIT)
+  it('reports what the store lacks and never starts the program', () => {
+    const result = serve('x', ['sh', '-c', 'echo started'], { code: 3 })
+    expect(result.status).toBe(3)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(`${SIGN_REPORT} lacks /nix/store/c-missing\n${SIGN_REPORT} exit 3\n`)
+  })
+
+  it('reports a failed signing with its status', () => {
+    const result = serve('x', ['sh', '-c', 'echo started'], { code: 1 })
+    expect(result.status).toBe(1)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(`${SIGN_REPORT} exit 1\n`)
   })
 
   it('stops a program whose I/O stands still (a client gone without a word), and says so', () => {
-    const result = gate('go\n', ['sleep', '600'], '0.1', '3')
+    const result = serve('', ['sleep', '600'], { every: '0.1', checks: '3' })
     expect(result.error).toBeUndefined()
     expect(result.status).toBe(143)
     expect(result.stderr).toMatch(/sleep moved no byte .* its client is gone; stopping it/)
   })
 
   it('ends with the program, not with the watchdog\'s next check', () => {
-    // A 60-s pace: the gate must not wait for the watchdog's sleep (spawnSync waits for every holder of its pipes).
-    const result = spawnSync('sh', ['-c', GATE_SCRIPT, 'trampoline-store', '60', '10', 'echo', 'done'], { input: 'go\n', encoding: 'utf8', timeout: 30_000 })
+    // A 60-s pace: the script must not wait for the watchdog's sleep (spawnSync waits for every holder of its pipes).
+    const result = serve('', ['echo', 'done'], { every: '60', checks: '10' })
     expect(result.error).toBeUndefined()
     expect(result.status).toBe(0)
     expect(result.stdout).toBe('done\n')
@@ -155,8 +180,47 @@ describe('GATE_SCRIPT', () => {
 
   it('leaves a program that keeps moving bytes alone', () => {
     // Writes a line every 50 ms for 2 s; the watchdog would stop it after 3 s without a byte.
-    const result = gate('go\n', ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo $i; sleep 0.05; i=$((i+1)); done'], '0.1', '30')
+    const result = serve('', ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo $i; sleep 0.05; i=$((i+1)); done'], { every: '0.1', checks: '30' })
     expect(result.status).toBe(0)
     expect(result.stdout.split('\n')).toHaveLength(41)
+  })
+
+  it('runs the real check-and-sign script as its first step', () => {
+    const path = `/nix/store/${'a'.repeat(32)}-tool`
+    const argv = serveArgv([`${path}/bin/tool`], true, ['nix-daemon', '--stdio'], 5, 120)
+    expect(argv.slice(0, 4)).toEqual(['sh', '-c', SERVE_SCRIPT, 'trampoline-store'])
+    expect(argv[4]).toBe(CHECK_AND_SIGN_SCRIPT)
+    // A file in a store path stands for the path.
+    expect(argv.slice(5)).toEqual([POD_SIGNING_KEY_FILE, 'sign', `${path}\n`, '5', '120', 'nix-daemon', '--stdio'])
+  })
+})
+
+describe('SignReport', () => {
+  const collect = () => {
+    let text = ''
+    const out = new Writable({ write: (chunk: Buffer, _e, done) => ((text += chunk), done()) })
+    return { out, text: () => text }
+  }
+
+  it('passes the pod\'s other lines on as they come and keeps its own', async () => {
+    const { out, text } = collect()
+    const report = new SignReport(out)
+    report.write('warning: some')
+    report.write(' thing\ntrampoline-sign: lacks /nix/store/c-x\n')
+    report.end('trampoline-sign: exit 3\nlast words')
+    await once(report, 'finish')
+    expect(text()).toBe('warning: some thing\nlast words\n')
+    expect(report.failure()?.message).toBe("the pod's store does not have /nix/store/c-x")
+  })
+
+  it('says a signing failed with its status, and nothing when all went well', async () => {
+    const failed = new SignReport(collect().out)
+    failed.end('trampoline-sign: exit 4\n')
+    await once(failed, 'finish')
+    expect(failed.failure()?.message).toMatch(/^signing in the nix-daemon container failed \(exit 4\)/)
+    const fine = new SignReport(collect().out)
+    fine.end('error: not ours\n')
+    await once(fine, 'finish')
+    expect(fine.failure()).toBeUndefined()
   })
 })

@@ -11,9 +11,17 @@ import { PassThrough } from 'node:stream'
 let dir: string
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'check-sign-'))
-  // Stand-ins: nix-store prints the arguments that name "missing" paths as invalid; nix records what it was asked.
+  // Stand-ins: nix-store prints the arguments that name "missing" paths as invalid; nix
+  // refuses those (as nix store sign does an invalid path) and a key saying "broken", and
+  // records what it did.
   writeFileSync(join(dir, 'nix-store'), '#!/bin/sh\nfor a; do case $a in *missing*) echo "$a";; esac; done\n', { mode: 0o755 })
-  writeFileSync(join(dir, 'nix'), `#!/bin/sh\necho "$*" >> ${dir}/nix.log\n`, { mode: 0o755 })
+  writeFileSync(
+    join(dir, 'nix'),
+    `#!/bin/sh\nfor a; do case $a in *missing*) echo "error: path '$a' is not valid" >&2; exit 1;; esac; done\n` +
+      `k=; for a; do [ "$k" != next ] || k=$a; [ "$a" != --key-file ] || k=next; done\n` +
+      `[ "$(cat "$k" 2>/dev/null)" != broken ] || { echo "error: bad key" >&2; exit 1; }\necho "$*" >> ${dir}/nix.log\n`,
+    { mode: 0o755 },
+  )
   writeFileSync(join(dir, 'key'), 'secret')
 })
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
@@ -30,20 +38,29 @@ function run(paths: string[], mode: 'sign' | 'check', key = join(dir, 'key')) {
   } catch {
     // nix never ran
   }
-  return { code: result.status, stdout: result.stdout, nixLog }
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, nixLog }
 }
 
 describe('CHECK_AND_SIGN_SCRIPT', () => {
   it('signs the closures of paths the store has', () => {
     const { code, nixLog } = run(['/nix/store/a-x', '/nix/store/b-y'], 'sign')
     expect(code).toBe(0)
-    expect(nixLog).toContain(`store sign --recursive --key-file ${dir}/key /nix/store/a-x /nix/store/b-y`)
+    expect(nixLog).toContain(`store sign --quiet --recursive --key-file ${dir}/key /nix/store/a-x /nix/store/b-y`)
   })
 
   it('names the paths the store lacks, exits 3 and signs nothing', () => {
     const { code, stdout, nixLog } = run(['/nix/store/a-x', '/nix/store/c-missing'], 'sign')
     expect(code).toBe(3)
     expect(stdout).toBe('/nix/store/c-missing\n')
+    expect(nixLog).toBe('')
+  })
+
+  it('passes a signing that failed for another reason on, with its error', () => {
+    writeFileSync(join(dir, 'key'), 'broken')
+    const { code, stdout, stderr, nixLog } = run(['/nix/store/a-x'], 'sign')
+    expect(code).toBe(1)
+    expect(stdout).toBe('')
+    expect(stderr).toBe('error: bad key\n')
     expect(nixLog).toBe('')
   })
 
@@ -103,7 +120,7 @@ describe('IMPORT_MISSING_SCRIPT', () => {
     expect(code).toBe(0)
     expect(missing).toEqual(['/nix/store/b-missing', '/nix/store/c-missing'])
     expect(imported?.equals(stream)).toBe(true)
-    expect(nixLog).toContain(`store sign --key-file ${dir}/key /nix/store/new-imported`)
+    expect(nixLog).toContain(`store sign --quiet --key-file ${dir}/key /nix/store/new-imported`)
     expect(stderr).toBe('')
   })
 

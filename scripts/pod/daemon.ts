@@ -29,7 +29,7 @@ export const IMPORT_MISSING_SCRIPT =
   'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
   '[ -z "$missing" ] || printf "%s\\n" "$missing"; printf "%s\\n" "$2"; ' +
   '[ -n "$missing" ] || exit 0; ' +
-  'nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --key-file "$1"; else cat >/dev/null; fi; } >&2'
+  'nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1"; else cat >/dev/null; fi; } >&2'
 
 export function importMissingArgv(): string[] {
   return ['bash', '-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE, MISSING_LIST_END]
@@ -37,14 +37,41 @@ export function importMissingArgv(): string[] {
 
 /**
  * Shell: the paths (stdin) must all be in the store, or it prints those that are not and
- * exits 3; then, with $2 = sign and a key at $1, it signs their closures (idempotent).
+ * exits 3; with $2 = sign and a key at $1, their closures get signed (idempotent). Signing
+ * goes first and proves validity on its own, so the usual case costs one Nix start; only
+ * when it fails does the check say whether paths are missing (exit 3, the signing's error
+ * dropped) or the signing itself failed (its error, exit 1).
  */
 export const CHECK_AND_SIGN_SCRIPT =
-  'paths=$(cat); ' +
-  'missing=$(printf "%s\\n" "$paths" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
-  'if [ -n "$missing" ]; then printf "%s\\n" "$missing"; exit 3; fi; ' +
-  '[ "$2" = sign ] && [ -r "$1" ] || exit 0; ' +
-  'printf "%s\\n" "$paths" | xargs -r nix --extra-experimental-features nix-command store sign --recursive --key-file "$1"'
+  'paths=$(cat); err=; ' +
+  'if [ "$2" = sign ] && [ -r "$1" ]; then ' +
+  'err=$(printf "%s\n" "$paths" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --recursive --key-file "$1" 2>&1 >/dev/null) && exit 0; ' +
+  '[ -n "$err" ] || err="nix store sign failed"; fi; ' +
+  'missing=$(printf "%s\n" "$paths" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
+  'if [ -n "$missing" ]; then printf "%s\n" "$missing"; exit 3; fi; ' +
+  'if [ -n "$err" ]; then printf "%s\n" "$err" >&2; exit 1; fi'
+
+/** The paths as CHECK_AND_SIGN_SCRIPT takes them: a file inside a store path stands for that path (as for nix copy). */
+export function signInput(paths: string[]): string {
+  return `${paths.map((path) => storePathOf(path, (same) => same) ?? path).join('\n')}\n`
+}
+
+/** CHECK_AND_SIGN_SCRIPT's arguments: the key file and the mode. */
+export function signArgs(options: { sign: boolean }): string[] {
+  return [POD_SIGNING_KEY_FILE, options.sign ? 'sign' : 'check']
+}
+
+/** The error for paths the pod's store lacks (CHECK_AND_SIGN_SCRIPT's exit 3). */
+export function notInPodStore(missing: string[]): UserError {
+  return new UserError(`the pod's store does not have ${missing.length === 1 ? missing[0] : `${missing.length} of these paths: ${missing.join(', ')}`}`, {
+    hint: 'Build it there first (trampoline build), or check the path (trampoline shell -- nix path-info PATH).',
+    exitCode: ExitCode.failure,
+  })
+}
+
+export function signingFailed(exitCode: number, detail = ''): UserError {
+  return new UserError(`signing in the nix-daemon container failed (exit ${exitCode})${detail ? `: ${detail}` : ''}`, { exitCode: ExitCode.failure })
+}
 
 /**
  * The paths must be in the pod's store (else a clear error naming them), and with `sign`
@@ -53,18 +80,8 @@ export const CHECK_AND_SIGN_SCRIPT =
  */
 export async function checkAndSignInPod(context: CommandContext, paths: string[], options: { sign: boolean }): Promise<void> {
   if (!paths.length) return
-  // A file inside a store path stands for that path (as for nix copy); nothing is resolved here.
-  const storePaths = paths.map((path) => storePathOf(path, (same) => same) ?? path)
-  const command = ['sh', '-c', CHECK_AND_SIGN_SCRIPT, 'trampoline-sign', POD_SIGNING_KEY_FILE, options.sign ? 'sign' : 'check']
-  const result = await captureInPod(context, command, { container: DAEMON_CONTAINER, input: `${storePaths.join('\n')}\n` })
-  if (result.exitCode === 3) {
-    const missing = result.stdout.split('\n').filter(Boolean)
-    throw new UserError(`the pod's store does not have ${missing.length === 1 ? missing[0] : `${missing.length} of these paths: ${missing.join(', ')}`}`, {
-      hint: 'Build it there first (trampoline build), or check the path (trampoline shell -- nix path-info PATH).',
-      exitCode: ExitCode.failure,
-    })
-  }
-  if (result.exitCode !== 0) {
-    throw new UserError(`signing in the nix-daemon container failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-500)}`, { exitCode: ExitCode.failure })
-  }
+  const command = ['sh', '-c', CHECK_AND_SIGN_SCRIPT, 'trampoline-sign', ...signArgs(options)]
+  const result = await captureInPod(context, command, { container: DAEMON_CONTAINER, input: signInput(paths) })
+  if (result.exitCode === 3) throw notInPodStore(result.stdout.split('\n').filter(Boolean))
+  if (result.exitCode !== 0) throw signingFailed(result.exitCode, result.stderr.trim().slice(-500))
 }

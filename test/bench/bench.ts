@@ -14,9 +14,9 @@
 //
 // Usage: node test/bench/bench.ts --name INSTANCE [--namespace NS] [--repeat N]
 //          [--noop-repeat N] [--big-repo DIR] [--small-repo DIR] [--closures FILE]
-//          [--chunk-kib N] [--json]
+//          [--chunk-kib N] [--cli BIN_JS] [--json]
 // --closures FILE: lines "ssh-ng <tiny|data> <run> <nar-bytes> <store-path>" (paths not yet in the pod).
-// The CLI runs from this checkout (bin/trampoline.js) on this Node, with $KUBECONFIG and
+// The CLI is --cli (default: this checkout's bin/trampoline.js), run on this Node with $KUBECONFIG and
 // $XDG_STATE_HOME as given. Progress goes to stderr; the table (or JSON) to stdout.
 import { spawn, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -34,7 +34,6 @@ import { USER_CONTAINER } from '../../scripts/pod/contract.ts'
 
 const MiB = 1024 * 1024
 const here = fileURLToPath(new URL('.', import.meta.url))
-const cliJs = fileURLToPath(new URL('../../bin/trampoline.js', import.meta.url))
 const probe = join(here, 'rss-probe.ts')
 const GNU_TIME = '/usr/bin/time'
 
@@ -47,10 +46,12 @@ const { values: opts } = parseArgs({
     'big-repo': { type: 'string' },
     'small-repo': { type: 'string' },
     closures: { type: 'string' },
+    cli: { type: 'string' },
     'chunk-kib': { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
   },
 })
+const cliJs = opts.cli ?? fileURLToPath(new URL('../../bin/trampoline.js', import.meta.url))
 if (!opts.name) {
   process.stderr.write('bench.ts: --name INSTANCE is required (run test/bench/run.sh, which sets everything up)\n')
   process.exit(2)
@@ -591,6 +592,8 @@ async function machine(): Promise<Record<string, string | number>> {
     os,
     kernel: release(),
     node: process.versions.node,
+    // The package's build (what users run) or a checkout's sources.
+    cli: existsSync(new URL('../dist/cli.js', pathToFileURL(cliJs))) ? `build (${cliJs})` : `sources (${cliJs})`,
     git: versionOf('git', ['--version']),
     nix: versionOf('nix', ['--version']),
     podNix: await execCapture(target, ['nix', '--version']).then((r) => r.stdout.trim() || 'unknown', () => 'unknown'),

@@ -1,5 +1,16 @@
 # shellcheck shell=bash
-# What the workspace benchmarks share: sourced by receive.sh, sh-local.sh and workspace.sh.
+# What the benchmarks share: sourced by run.sh, startup.sh, receive.sh, sh-local.sh and workspace.sh.
+
+# build_package ROOT DIR NODE: the package as npm and Nix ship it, in DIR: `npm run build`'s
+# bundle (dist/) beside bin/, container/ and package.json, with ROOT's node_modules (ssh2
+# stays external). Users run that build, not the sources: module loading differs a lot.
+build_package() {
+  local root=$1 dir=$2 node=$3
+  mkdir -p "$dir"
+  cp -R "$root/bin" "$root/container" "$root/package.json" "$dir/"
+  ln -s "$root/node_modules" "$dir/node_modules"
+  "$node" "$root/scripts/bundle.mjs" "$dir/dist" 2>"$dir/build.err" || { cat "$dir/build.err" >&2; return 1; }
+}
 
 # bench_repo DIR FILES BYTES: a git repository in DIR (made, then committed on main) of FILES
 # files of about BYTES bytes each, spread over 100 directories: an agent's large work tree.

@@ -35,9 +35,13 @@
 #   -n, --namespace NS  [BENCH_NAMESPACE=]      default: the kubeconfig context's
 #   --image REF         [BENCH_IMAGE=localhost/trampoline:test]
 #   --pull-policy P     [BENCH_PULL_POLICY=]    default: Never for localhost/ images
-#   --cpu Q             [BENCH_CPU=250m]        pod requests: keep them small on a shared node
+#   --cpu Q             [BENCH_CPU=250m:]       the daemon's CPU: a small request on a shared node,
+#                                               and no limit, as setup's default (a limit throttles
+#                                               every Nix step of a copy; the raw exec has none)
 #   --memory Q          [BENCH_MEMORY=512Mi:4Gi]
 #   --keep                                      leave the instance (prints how to clean it)
+#   --sources                                   run the checkout's TypeScript sources instead of
+#                                               the package's build (what npm and Nix ship)
 #
 # Needs: the npm dependencies (npm ci), git, GNU tar/coreutils; kubectl for its baselines
 # (skipped without it); nix-store and nix for the
@@ -48,6 +52,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 node_bin=$root/node_modules/.bin/node
+# shellcheck source=test/bench/lib.sh
+source "$root/test/bench/lib.sh"
 
 mib=${BENCH_MIB:-256}
 file_mib=${BENCH_FILE_MIB:-64}
@@ -64,9 +70,10 @@ name=${BENCH_NAME:-bench-$$}
 namespace=${BENCH_NAMESPACE:-}
 image=${BENCH_IMAGE:-localhost/trampoline:test}
 pull_policy=${BENCH_PULL_POLICY:-}
-cpu=${BENCH_CPU:-250m}
+cpu=${BENCH_CPU:-250m:}
 memory=${BENCH_MEMORY:-512Mi:4Gi}
 keep=""
+sources=""
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit "${1:-2}"; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || { echo "run.sh: $1 needs a value" >&2; usage; }; }
@@ -90,6 +97,7 @@ while [[ $# -gt 0 ]]; do
     --cpu) need_value "$@"; cpu=$2; shift 2 ;;
     --memory) need_value "$@"; memory=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --sources) sources=1; shift ;;
     -h | --help) usage 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
   esac
@@ -108,11 +116,19 @@ if ! skipped copy && ! { command -v nix-store >/dev/null && command -v nix >/dev
   skip=$skip,copy
 fi
 
-tramp() { "$node_bin" "$root/bin/trampoline.js" "$@"; }
 common=(--name "$name")
 [[ -n $namespace ]] && common+=(--namespace "$namespace")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/trampoline-bench.XXXXXX")
+cli=$root/bin/trampoline.js
+if [[ -z $sources ]]; then
+  log "building the package (the bundle npm and Nix ship) into $work/package"
+  build_package "$root" "$work/package" "$node_bin" || exit 1
+  cli=$work/package/bin/trampoline.js
+elif [[ -e $root/dist/cli.js ]]; then
+  log "warning: $root/dist exists, so the checkout's bin runs it, not the sources"
+fi
+tramp() { "$node_bin" "$cli" "$@"; }
 # Our own local state (keys, ssh_config, last push): nothing of the user's is read or changed.
 export XDG_STATE_HOME=$work/state
 created=""
@@ -234,7 +250,7 @@ log "setup $name (${setup_args[*]})"
 
 # --- measure -----------------------------------------------------------------------
 
-bench_args=(--name "$name" --repeat "$repeat" --noop-repeat "$noop_repeat" --chunk-kib "$chunk_kib")
+bench_args=(--cli "$cli" --name "$name" --repeat "$repeat" --noop-repeat "$noop_repeat" --chunk-kib "$chunk_kib")
 [[ -n $namespace ]] && bench_args+=(--namespace "$namespace")
 [[ -n $big_repo ]] && bench_args+=(--big-repo "$big_repo")
 [[ -n $small_repo ]] && bench_args+=(--small-repo "$small_repo")

@@ -39,6 +39,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 node_bin=$root/node_modules/.bin/node
+# shellcheck source=test/bench/lib.sh
+source "$root/test/bench/lib.sh"
 
 runs=${BENCH_RUNS:-11}
 no_cluster=${BENCH_NO_CLUSTER:-}
@@ -109,10 +111,7 @@ trap 'exit 143' TERM
 
 # --- the package, as npm pack would build it ------------------------------------------
 log "building the package into $pkg"
-mkdir -p "$pkg"
-cp -R "$root/bin" "$root/container" "$root/package.json" "$pkg/"
-ln -s "$root/node_modules" "$pkg/node_modules"
-"$node_bin" "$root/scripts/bundle.mjs" "$pkg/dist" 2>"$work/build.err" || { cat "$work/build.err" >&2; exit 1; }
+build_package "$root" "$pkg" "$node_bin" || exit 1
 
 args=(--package "$pkg" --runs "$runs")
 [[ -n $sources ]] && args+=(--sources "$root")

@@ -40,7 +40,7 @@ fault_wait_pid() {
   wait "$pid" || fault_rc=$?
 }
 
-# The in-pod side (bash + coreutils only), run in the user container:
+# The in-pod side (bash + coreutils only), run in the container fault_in_pod picks:
 #   hold: wait for a process whose command line matches $FAULT_PATTERN (a glob) and stop
 #         it at once; prints "watching", then "held <pid>"
 #   gone: wait until no such process is left
@@ -69,11 +69,26 @@ esac
 echo "fault: timed out after ${FAULT_SECONDS}s waiting ($1) for: $FAULT_PATTERN ($(matches | tr "\n" " "))" >&2
 exit 1'
 
+# fault_in_pod ARGS... -- COMMAND...: COMMAND in the instance ARGS names, in the container
+# $fault_container: the user's (through trampoline shell, as a user would) or nix-daemon
+# (through kubectl: the pod's store programs for --from run there, out of the user's sight).
+fault_container=user
+fault_in_pod() {
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+  shift
+  if [ "$fault_container" = user ]; then
+    tramp shell "${args[@]}" -- "$@"
+  else
+    kubectl exec -i -n "$(journey_arg -n "${args[@]}")" "trampoline-$(journey_arg --name "${args[@]}")" -c "$fault_container" -- "$@"
+  fi
+}
+
 # fault_pod MODE PATTERN SECONDS ARGS...: FAULT_POD in the instance ARGS names.
 fault_pod() {
   local mode=$1 pattern=$2 seconds=$3
   shift 3
-  tramp shell "$@" -- env "FAULT_PATTERN=$pattern" "FAULT_SECONDS=$seconds" bash -c "$FAULT_POD" fault "$mode"
+  fault_in_pod "$@" -- env "FAULT_PATTERN=$pattern" "FAULT_SECONDS=$seconds" bash -c "$FAULT_POD" fault "$mode" </dev/null
 }
 
 # fault_hold OUT PATTERN ARGS...: start holding (in the background) the first process that
@@ -135,7 +150,7 @@ fault_release() {
   local pid=$1
   shift
   [ -n "$pid" ] || return 0
-  tramp shell "$@" -- sh -c 'kill -CONT "$1" 2>/dev/null || true' _ "$pid" >/dev/null 2>&1 || true
+  fault_in_pod "$@" -- sh -c 'kill -CONT "$1" 2>/dev/null || true' _ "$pid" >/dev/null 2>&1 </dev/null || true
 }
 
 # fault_commit TEXT: commit TEXT (made unique) as fault-marker.txt, plus whatever is staged;
@@ -336,13 +351,16 @@ fault_tunnel_drop() {
   fault_wait_pid "$pid" 90
   check "and opens once the API server is back (exit $fault_rc)" test "$fault_rc" = 0 -a "$(cat "$work/reopen.out")" = reopened
 
-  # copy-closure --from: a path only the pod has; its nix-daemon --stdio held at once.
+  # copy-closure --from: a path only the pod has; the nix-daemon --stdio that serves it (in
+  # the daemon container, beside the signing) held at once.
   path=$(tramp shell "$@" -- sh -c 'f=$HOME/fault-payload-$1 && head -c 32000000 /dev/urandom >"$f" && nix-store --add "$f" && rm -f "$f"' _ "$$") ||
     { fail "a path in the pod to copy"; return 0; }
-  fault_hold "$work/hold-copy.out" "nix-daemon --stdio*" "$@" || { fail "watch the pod for the copy"; return 0; }
+  fault_container=nix-daemon
+  fault_hold "$work/hold-copy.out" "nix-daemon --stdio*" "$@" || { fault_container=user; fail "watch the pod for the copy"; return 0; }
   "$node_bin" "$root/bin/trampoline.js" copy-closure "$@" --from "$path" >"$work/copy.out" 2>"$work/copy.err" &
   pid=$!
   if ! fault_held "$work/hold-copy.out" 120; then
+    fault_container=user
     fail "copy-closure --from reached the pod's nix-daemon --stdio"
     kill -KILL "$pid" 2>/dev/null || true
     return 0
@@ -359,6 +377,7 @@ fault_tunnel_drop() {
   check "no nix copy left" poll 120 bash -c '! pgrep -f "^nix .*copy .*--from ssh-ng://trampoline-exec-$1"' _ "$name"
   check "the cut copy left nothing in the local store" bash -c '! nix-store --check-validity "$1" 2>/dev/null' _ "$path"
   fault_release "$fault_held_pid" "$@"
+  fault_container=user
   code=0
   tramp copy-closure "$@" --from "$path" --quiet >/dev/null 2>"$work/copy2.err" || code=$?
   check "copy-closure run again works (exit $code)" test "$code" = 0
