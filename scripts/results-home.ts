@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import type { CommandContext } from './context.ts'
 import { checkAndSignInPod } from './pod/daemon.ts'
 import { addLocalRoot, nixCopyFromArgs, runNix, type StoreProtocol } from './local-nix.ts'
-import { execStoreTarget, storeProgram, withExecStore } from './exec-store/shim.ts'
+import { BRIDGE_PROGRAM, execStoreTarget, withExecStore } from './exec-store/shim.ts'
 import { runOverBridge } from './exec-store/serve.ts'
 import { debug, info } from './log.ts'
 import { podPublicKey } from './signing/key.ts'
@@ -57,19 +57,17 @@ export async function copyHome(
   // yet: the pod signs them before it serves them.
   const sign = options.sign ?? (await planned).checked
   const protocol = options.protocol ?? 'ssh-ng'
-  let checked = false
   const url = await withExecStore(
     execStoreTarget(context),
     protocol,
     async (store) => {
       const copy = async (signal?: AbortSignal) => {
-        const { sigArgs, checked: checking } = await planned
-        checked = checking
-        info(`copying ${paths.length} path(s) from ${store.url}${checking ? '' : ' (signatures not checked)'}`)
+        const { sigArgs, checked } = await planned
+        info(`copying ${paths.length} path(s) from ${store.url}${checked ? '' : ' (signatures not checked)'}`)
         await runNix(nixCopyFromArgs(store.url, paths, sigArgs), store.env, { signal })
       }
       if (store.bridge) {
-        await runOverBridge(context, store.bridge, storeProgram(protocol), { paths, sign }, copy)
+        await runOverBridge(context, store.bridge, BRIDGE_PROGRAM, { paths, sign }, copy)
         debug(`exec store: ${store.bridge.claimed() ? "Nix's first connection took the FIFO bridge" : 'Nix did not take the FIFO bridge'}`)
       } else {
         await Promise.all([checkAndSignInPod(context, paths, { sign }), planned])
@@ -77,11 +75,9 @@ export async function copyHome(
       }
       return store.url
     },
-    // Not for ssh://: Nix asks for `nix-store --serve --write` there, and the bridge serves
-    // nothing that writes (it runs as root); the general path serves it, after the signing.
-    { bridged: protocol === 'ssh-ng' },
+    { bridged: true },
   )
-  return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: checked }
+  return { store: url, seconds: (Date.now() - started) / 1000, checkedSignatures: (await planned).checked }
 }
 
 /** Root each copied path locally under its link (made absolute against the current directory, as nix build does). */

@@ -116,21 +116,22 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The store program Nix runs over each protocol (read-only for ssh://: nothing writes through the bridge). */
-export function storeProgram(protocol: StoreProtocol): readonly string[] {
-  const [daemon, serve] = STORE_PROGRAMS
-  return protocol === 'ssh' ? serve : daemon
-}
+/**
+ * What the bridge serves: ssh-ng's `nix-daemon --stdio`. Over ssh:// Nix asks for
+ * `nix-store --serve --write`, and the bridge serves nothing that writes (it runs as root
+ * in the daemon container): that protocol gets no bridge and takes the general path.
+ */
+export const BRIDGE_PROGRAM = STORE_PROGRAMS[0]
 
-/** Set up the exec store for one local Nix command; `bridged`: with a FIFO bridge for its first connection. */
+/** Set up the exec store for one local Nix command; `bridged`: with a FIFO bridge for its first connection (ssh-ng only). */
 function openExecStore(target: ExecStoreTarget, protocol: StoreProtocol = 'ssh-ng', bridged = false, env = process.env): ExecStore {
   removeDeadOnes(tmpdir())
   // Our pid in the name: a later run removes the dir of one killed before it could (SIGKILL).
   const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`))
   chmodSync(dir, 0o700)
   const realPath = env.PATH ?? '/usr/bin:/bin'
-  const bridge = bridged ? openFifoBridge(dir) : undefined
-  const shimBridge = bridge ? { dir, program: storeProgram(protocol) } : undefined
+  const bridge = bridged && protocol === 'ssh-ng' ? openFifoBridge(dir) : undefined
+  const shimBridge = bridge ? { dir, program: BRIDGE_PROGRAM } : undefined
   writeFileSync(join(dir, 'ssh'), shimScript(target, selfCommand(env), realPath, shimBridge), { mode: 0o700 })
   const remove = () => {
     bridge?.close()

@@ -45,11 +45,11 @@ export function importMissingArgv(): string[] {
 export const CHECK_AND_SIGN_SCRIPT =
   'paths=$(cat); err=; ' +
   'if [ "$2" = sign ] && [ -r "$1" ]; then ' +
-  'err=$(printf "%s\n" "$paths" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --recursive --key-file "$1" 2>&1 >/dev/null) && exit 0; ' +
+  'err=$(printf "%s\\n" "$paths" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --recursive --key-file "$1" 2>&1 >/dev/null) && exit 0; ' +
   '[ -n "$err" ] || err="nix store sign failed"; fi; ' +
-  'missing=$(printf "%s\n" "$paths" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
-  'if [ -n "$missing" ]; then printf "%s\n" "$missing"; exit 3; fi; ' +
-  'if [ -n "$err" ]; then printf "%s\n" "$err" >&2; exit 1; fi'
+  'missing=$(printf "%s\\n" "$paths" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
+  'if [ -n "$missing" ]; then printf "%s\\n" "$missing"; exit 3; fi; ' +
+  'if [ -n "$err" ]; then printf "%s\\n" "$err" >&2; exit 1; fi'
 
 /** The paths as CHECK_AND_SIGN_SCRIPT takes them: a file inside a store path stands for that path (as for nix copy). */
 export function signInput(paths: string[]): string {
