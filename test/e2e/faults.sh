@@ -60,7 +60,9 @@ case $1 in
   hold)
     echo watching
     while [ "$SECONDS" -lt "$deadline" ]; do
-      for pid in $(matches); do kill -STOP "$pid" 2>/dev/null && { echo "held $pid"; exit 0; }; done
+      # With what it had written by then (wchar, when /proc lets us read it): a check can
+      # tell a hold mid-transfer from one that came after the last byte was sent.
+      for pid in $(matches); do kill -STOP "$pid" 2>/dev/null && { echo "held $pid $(sed -n "s/^wchar: //p" "/proc/$pid/io" 2>/dev/null)"; exit 0; }; done
       sleep 0.05
     done ;;
   gone)
@@ -102,12 +104,14 @@ fault_hold() {
   poll 60 grep -qx watching "$out"
 }
 
-# fault_held OUT SECONDS: the held process's pid in fault_held_pid, once it is held.
-fault_held_pid=""
+# fault_held OUT SECONDS: the held process's pid in fault_held_pid, once it is held, and
+# the bytes it had written by then in fault_held_wrote (empty when unknown).
+fault_held_pid="" fault_held_wrote=""
 fault_held() {
   local out=$1
   fault_wait_pid "$fault_hold_job" "$2"
-  fault_held_pid=$(sed -n 's/^held \([0-9][0-9]*\)$/\1/p' "$out")
+  fault_held_pid=$(sed -n 's/^held \([0-9][0-9]*\).*$/\1/p' "$out")
+  fault_held_wrote=$(sed -n 's/^held [0-9][0-9]* \([0-9][0-9]*\)$/\1/p' "$out")
   [ -n "$fault_held_pid" ] || { sed 's/^/  hold: /' "$out"; return 1; }
 }
 
@@ -352,19 +356,40 @@ fault_tunnel_drop() {
   check "and opens once the API server is back (exit $fault_rc)" test "$fault_rc" = 0 -a "$(cat "$work/reopen.out")" = reopened
 
   # copy-closure --from: a path only the pod has; the nix-daemon --stdio that serves it (in
-  # the daemon container, beside the signing) held at once.
-  path=$(tramp shell "$@" -- sh -c 'f=$HOME/fault-payload-$1 && head -c 32000000 /dev/urandom >"$f" && nix-store --add "$f" && rm -f "$f"' _ "$$") ||
+  # the daemon container, beside the signing) held mid-transfer, before it has written the
+  # whole path. The channel between it and here buffers megabytes, so a hold that comes after
+  # its last write proves nothing (the copy still ends well): that copy is let finish, taken
+  # out of the local store again, and the hold tried anew.
+  local size=64000000 attempt held=''
+  path=$(tramp shell "$@" -- sh -c 'f=$HOME/fault-payload-$1 && head -c "$2" /dev/urandom >"$f" && nix-store --add "$f" && rm -f "$f"' _ "$$" "$size") ||
     { fail "a path in the pod to copy"; return 0; }
   fault_container=nix-daemon
-  fault_hold "$work/hold-copy.out" "nix-daemon --stdio*" "$@" || { fault_container=user; fail "watch the pod for the copy"; return 0; }
-  "$node_bin" "$root/bin/trampoline.js" copy-closure "$@" --from "$path" >"$work/copy.out" 2>"$work/copy.err" &
-  pid=$!
-  if ! fault_held "$work/hold-copy.out" 120; then
+  for attempt in 1 2 3; do
+    fault_hold "$work/hold-copy.out" "nix-daemon --stdio*" "$@" || { fault_container=user; fail "watch the pod for the copy"; return 0; }
+    "$node_bin" "$root/bin/trampoline.js" copy-closure "$@" --from "$path" >"$work/copy.out" 2>"$work/copy.err" &
+    pid=$!
+    if ! fault_held "$work/hold-copy.out" 120; then
+      fault_container=user
+      fail "copy-closure --from reached the pod's nix-daemon --stdio"
+      kill -KILL "$pid" 2>/dev/null || true
+      return 0
+    fi
+    if [[ $fault_held_wrote =~ ^[0-9]+$ ]] && ((fault_held_wrote < size)); then
+      held=yes
+      break
+    fi
+    echo "  held after it had written ${fault_held_wrote:-an unknown number of} bytes of $size (try $attempt): again" >&2
+    fault_release "$fault_held_pid" "$@"
+    fault_wait_pid "$pid" 120
+    nix-store --delete "$path" >/dev/null 2>&1 || true
+  done
+  if [[ -z $held ]]; then
     fault_container=user
-    fail "copy-closure --from reached the pod's nix-daemon --stdio"
+    fail "the pod's nix-daemon --stdio held mid-transfer (3 tries; the last had written ${fault_held_wrote:-?} bytes)"
     kill -KILL "$pid" 2>/dev/null || true
     return 0
   fi
+  pass "the pod's nix-daemon --stdio held mid-transfer ($fault_held_wrote of $size bytes written)"
   fault_cluster apiserver-stop || fail "cluster.sh apiserver-stop"
   fault_wait_pid "$pid" 60
   code=$fault_rc
@@ -382,7 +407,7 @@ fault_tunnel_drop() {
   tramp copy-closure "$@" --from "$path" --quiet >/dev/null 2>"$work/copy2.err" || code=$?
   check "copy-closure run again works (exit $code)" test "$code" = 0
   check "and the path is complete in the local store" \
-    test "$(nix-store --check-validity "$path" 2>/dev/null && wc -c <"$path")" = 32000000
+    test "$(nix-store --check-validity "$path" 2>/dev/null && wc -c <"$path")" = "$size"
 }
 
 # 4. The instance volume full during a push: "the store volume is full", what to do next,
