@@ -1,8 +1,9 @@
 // `trampoline copy-closure <paths..>`: store paths and their closures into the pod's
 // store, or with --from out of it into the local store.
 //
-// To the pod: exported locally and imported by root in the nix-daemon container (the user
-// container is not a trusted Nix user, so it could not add unsigned paths). From the pod:
+// To the pod: the local `nix copy --to` a root nix-daemon in the nix-daemon container, which
+// then signs what arrived (store-import.ts; the user container is not a trusted Nix user,
+// so it could not add unsigned paths). From the pod:
 // `nix copy` over the exec store (exec-store/shim.ts) with signature checks against the
 // instance's key, which the daemon container first adds to the closure's paths that lack
 // it, in the same exec that then serves them (results-home.ts, which `build` shares);

@@ -14,6 +14,7 @@ import { DAEMON_CONTAINER } from '../pod/contract.ts'
 import { CHECK_AND_SIGN_SCRIPT, notInPodStore, signArgs, signingFailed, signInput } from '../pod/daemon.ts'
 import type { UserError } from '../errors.ts'
 import type { FifoBridge } from './bridge.ts'
+import { STALL_CHECK_SECONDS, STALL_CHECKS, WATCHED_FUNCTION } from '../pod/watchdog.ts'
 
 /** How the serve script reports on stderr a failed check or signing (lines the CLI takes out). */
 export const SIGN_REPORT = 'trampoline-sign:'
@@ -21,15 +22,12 @@ export const SIGN_REPORT = 'trampoline-sign:'
 /**
  * sh: $1 the check-and-sign script, run with $2 $3 (key, mode) and the paths ($4) on its
  * stdin; if it fails, report (SIGN_REPORT lines: each path the store lacks, then the exit)
- * and exit with its status. Then run the store program ("$@" after $5 and $6) with a
- * watchdog. A client that ends without a word (SIGKILL, a dropped connection) never ends
- * the program's stdin, and Kubernetes keeps an exec's process after its connection is
- * gone: stuck, it would keep the pod busy for ever (the idle monitor counts execs). So the
- * program is stopped once its I/O (/proc/PID/io) stood still for $6 checks $5 s apart; a
- * live copy moves bytes all the time. Nix's bytes wait in the pipe meanwhile: nothing
- * before the program reads stdin.
+ * and exit with its status. Then run the store program ("$@" after $5 and $6) under the
+ * watchdog (pod/watchdog.ts: stopped once its I/O stood still for $6 checks $5 s apart).
+ * Nix's bytes wait in the pipe meanwhile: nothing before the program reads stdin.
  */
 export const SERVE_SCRIPT = [
+  WATCHED_FUNCTION,
   's=0',
   'out=$(printf %s "$4" | sh -c "$1" trampoline-sign "$2" "$3") || s=$?',
   'if [ "$s" -ne 0 ]; then',
@@ -38,41 +36,13 @@ export const SERVE_SCRIPT = [
   '  exit "$s"',
   'fi',
   'every=$5 checks=$6; shift 6',
-  // A background job's stdin is /dev/null unless it is given one: keep ours on fd 3 for it.
-  'exec 3<&0',
-  '"$@" <&3 3<&- &',
-  'p=$!',
-  '(',
-  // Its sleep goes with it, and holds none of the exec's pipes (they would end only after
-  // it). A TERM that lands while the sleep is still being forked can be lost in the child:
-  // then that sleep alone ends on its own, `every` seconds at most later.
-  '  trap \'kill $! 2>/dev/null; exit 0\' TERM',
-  '  last= still=0',
-  '  while sleep "$every" </dev/null >/dev/null 2>&1 & wait $!; do',
-  '    [ -r /proc/$p/io ] || exit 0',
-  '    now=',
-  '    while IFS= read -r l; do case $l in rchar:*|wchar:*) now="$now ${l#*: }";; esac; done </proc/$p/io',
-  '    if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; last=$now; fi',
-  '    if [ "$still" -ge "$checks" ]; then',
-  '      echo "trampoline: $1 moved no byte in $checks checks $every s apart: its client is gone; stopping it" >&2',
-  '      kill "$p"; exit 0',
-  '    fi',
-  '  done',
-  ') <&- &',
-  'w=$!',
-  'wait "$p"; s=$?',
-  'kill "$w" 2>/dev/null',
-  'exit "$s"',
+  'watched "$every" "$checks" "$@"',
 ].join('\n')
 
 /** The serve script's argv: check and sign `paths` (with `sign`), then serve `program`. */
 export function serveArgv(paths: string[], sign: boolean, program: readonly string[], every = STALL_CHECK_SECONDS, checks = STALL_CHECKS): string[] {
   return ['sh', '-c', SERVE_SCRIPT, 'trampoline-store', CHECK_AND_SIGN_SCRIPT, ...signArgs({ sign }), signInput(paths), String(every), String(checks), ...program]
 }
-
-/** The watchdog's pace: a check every 5 s, and 10 minutes without a byte is a dead client. */
-const STALL_CHECK_SECONDS = 5
-const STALL_CHECKS = 120
 
 /** How long the program gets to end by itself once Nix is done, before the exec is cut. */
 const END_GRACE_MS = 5000

@@ -117,9 +117,10 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * What the bridge serves: ssh-ng's `nix-daemon --stdio`. Over ssh:// Nix asks for
- * `nix-store --serve --write`, and the bridge serves nothing that writes (it runs as root
- * in the daemon container): that protocol gets no bridge and takes the general path.
+ * What the bridge serves: ssh-ng's `nix-daemon --stdio`, run by its caller's exec as root in
+ * the daemon container (exec-store/serve.ts for copies home, store-import.ts for copies to
+ * the pod). Over ssh:// Nix asks for `nix-store --serve --write` instead: that protocol gets
+ * no bridge and takes the general path.
  */
 export const BRIDGE_PROGRAM = STORE_PROGRAMS[0]
 

@@ -72,38 +72,48 @@ describe('CHECK_AND_SIGN_SCRIPT', () => {
 })
 
 describe('IMPORT_MISSING_SCRIPT', () => {
-  // A nix-store that also imports: records stdin byte for byte and prints one added path.
-  const importer = (dir: string) =>
+  // Stand-ins: paths named "-new" are invalid until they arrive; the program of either mode
+  // records its stdin byte for byte and makes the paths listed in `arrives` valid (a copy
+  // cut short brings fewer); the daemon answers on stdout and exits with DAEMON_EXIT.
+  function standIns(arrives: string[]) {
+    writeFileSync(join(dir, 'arrives'), arrives.map((path) => `${path}\n`).join(''))
+    const take = `cat > ${dir}/received; cat ${dir}/arrives >> ${dir}/arrived`
     writeFileSync(
       join(dir, 'nix-store'),
-      `#!/bin/sh\nif [ "$1" = --import ]; then cat > ${dir}/imported; echo /nix/store/new-imported; exit 0; fi\nfor a; do case $a in *missing*) echo "$a";; esac; done\n`,
+      `#!/bin/sh\nif [ "$1" = --import ]; then ${take}; echo imported-and-printed; exit 0; fi\n` +
+        `for a; do case $a in *-new*) grep -qxF "$a" ${dir}/arrived 2>/dev/null || echo "$a";; esac; done\n`,
       { mode: 0o755 },
     )
+    writeFileSync(join(dir, 'nix-daemon'), `#!/bin/sh\n[ "$1" = --stdio ] || exit 9\n${take}; echo daemon-reply; exit "\${DAEMON_EXIT:-0}"\n`, { mode: 0o755 })
+  }
 
-  /** The protocol as the CLI speaks it: the list, then (after the answer) the export stream. */
-  async function copy(paths: string[], stream: Buffer | undefined) {
-    importer(dir)
-    const child = spawn('bash', ['-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', join(dir, 'key'), MISSING_LIST_END], {
+  /** The protocol as the CLI speaks it: the list, then (after the answer) the stream for the mode's program. */
+  async function copy(mode: 'daemon' | 'export', paths: string[], stream: Buffer | undefined, options: { arrives?: string[]; daemonExit?: number } = {}) {
+    standIns(options.arrives ?? paths.filter((path) => path.includes('-new')))
+    const child = spawn('bash', ['-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', join(dir, 'key'), MISSING_LIST_END, mode, '10', '60'], {
       // HOME: bash reads ~/.bashrc when its stdin is a socket (as Node's pipes are).
-      env: { PATH: `${dir}:/usr/bin:/bin`, HOME: dir },
+      env: { PATH: `${dir}:/usr/bin:/bin`, HOME: dir, DAEMON_EXIT: String(options.daemonExit ?? 0) },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     const rest = new PassThrough()
+    let after = ''
+    rest.on('data', (chunk: Buffer) => (after += chunk))
     const reader = new MissingListReader(rest)
     child.stdout.pipe(reader)
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-    const exited = once(child, 'exit')
+    // close, not exit: once its stdout is read to the end too.
+    const closed = once(child, 'close')
     child.stdin.write(`${paths.length}\n${paths.map((p) => `${p}\n`).join('')}`)
     const missing = await reader.list
     if (stream) child.stdin.write(stream)
     child.stdin.end()
-    const [code] = await exited
-    let imported: Buffer | undefined
+    const [code] = await closed
+    let received: Buffer | undefined
     try {
-      imported = readFileSync(join(dir, 'imported'))
+      received = readFileSync(join(dir, 'received'))
     } catch {
-      // nothing imported
+      // nothing received
     }
     let nixLog = ''
     try {
@@ -111,24 +121,49 @@ describe('IMPORT_MISSING_SCRIPT', () => {
     } catch {
       // nix never ran
     }
-    return { code, missing, imported, stderr, nixLog }
+    return { code, missing, received, after, stderr, nixLog }
   }
 
-  it('answers what is missing, then imports exactly the stream that follows and signs what was added', async () => {
-    const stream = Buffer.concat([Buffer.from('NAR\n'), Buffer.alloc(100_000, 0xff), Buffer.from('\nend')])
-    const { code, missing, imported, nixLog, stderr } = await copy(['/nix/store/a-have', '/nix/store/b-missing', '/nix/store/c-missing'], stream)
+  const stream = Buffer.concat([Buffer.from('NAR\n'), Buffer.alloc(100_000, 0xff), Buffer.from('\nend')])
+  const paths = ['/nix/store/a-have', '/nix/store/b-new', '/nix/store/c-new']
+
+  it('answers what is missing, then serves a root nix-daemon exactly the stream that follows, its answers on stdout, and signs what arrived', async () => {
+    const { code, missing, received, after, nixLog, stderr } = await copy('daemon', paths, stream)
     expect(code).toBe(0)
-    expect(missing).toEqual(['/nix/store/b-missing', '/nix/store/c-missing'])
-    expect(imported?.equals(stream)).toBe(true)
-    expect(nixLog).toContain(`store sign --quiet --key-file ${dir}/key /nix/store/new-imported`)
+    expect(missing).toEqual(['/nix/store/b-new', '/nix/store/c-new'])
+    expect(received?.equals(stream)).toBe(true)
+    expect(after).toBe('daemon-reply\n')
+    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key /nix/store/b-new /nix/store/c-new\n`)
     expect(stderr).toBe('')
   })
 
-  it('with nothing missing answers an empty list and imports nothing', async () => {
-    const { code, missing, imported } = await copy(['/nix/store/a-have'], undefined)
+  it('imports an export stream instead in the export mode, printing nothing of it', async () => {
+    const { code, missing, received, after, nixLog } = await copy('export', paths, stream)
+    expect(code).toBe(0)
+    expect(missing).toEqual(['/nix/store/b-new', '/nix/store/c-new'])
+    expect(received?.equals(stream)).toBe(true)
+    expect(after).toBe('')
+    expect(nixLog).toContain('store sign --quiet --key-file')
+  })
+
+  it('after a copy cut short, signs what did arrive and passes the failure on', async () => {
+    const { code, nixLog } = await copy('daemon', paths, stream, { arrives: ['/nix/store/b-new'], daemonExit: 1 })
+    expect(code).toBe(1)
+    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key /nix/store/b-new\n`)
+  })
+
+  it('signs nothing when nothing arrived', async () => {
+    const { code, nixLog } = await copy('daemon', paths, undefined, { arrives: [] })
+    expect(code).toBe(0)
+    expect(nixLog).toBe('')
+  })
+
+  it('with nothing missing answers an empty list and runs nothing', async () => {
+    const { code, missing, received, after } = await copy('daemon', ['/nix/store/a-have'], undefined)
     expect(code).toBe(0)
     expect(missing).toEqual([])
-    expect(imported).toBeUndefined()
+    expect(received).toBeUndefined()
+    expect(after).toBe('')
   })
 })
 

@@ -8,6 +8,7 @@ import type { ExecOptions } from '../kube/exec.ts'
 import { captureInPod, runInPod } from './run.ts'
 import { DAEMON_CONTAINER, POD_SIGNING_KEY_FILE } from './contract.ts'
 import { storePathOf } from './gc-roots.ts'
+import { STALL_CHECK_SECONDS, STALL_CHECKS, WATCHED_FUNCTION } from './watchdog.ts'
 
 /** Run in the nix-daemon container; resolves to the exit code (run.ts explains failures). */
 export function runInDaemon(context: CommandContext, options: ExecOptions): Promise<number> {
@@ -18,21 +19,44 @@ export function runInDaemon(context: CommandContext, options: ExecOptions): Prom
 export const MISSING_LIST_END = 'trampoline: end of the missing paths'
 
 /**
+ * How the paths come in after the answer: `daemon` serves a root `nix-daemon --stdio` for the
+ * local `nix copy --to` (over the FIFO bridge), which writes each path as it arrives;
+ * `export` is a `nix-store --export` stream for `nix-store --import`, which holds each whole
+ * path in memory before it writes it (the way where the system has no FIFOs).
+ */
+export type ImportMode = 'daemon' | 'export'
+
+/**
  * Shell for a whole copy in one exec: stdin starts with a count line and that many store
  * paths; it prints those the store lacks, then MISSING_LIST_END ($2). If any, the rest of
- * stdin is their `nix-store --export` stream: imported, and what was added signed with the
- * instance key at $1 (so it can come back out with signature checks on); that output goes
- * to stderr. The client sends the stream only after the answer, so head cannot read into it.
+ * stdin is for the program of mode $3 (ImportMode), run under the watchdog ($4 and $5,
+ * pod/watchdog.ts); then what it added of the missing paths is signed with the instance
+ * key at $1 (so it can come back out with signature checks on), even after a failure
+ * (what arrived complete is in the store), and the status is the program's. The client
+ * sends the rest only after the answer, so head cannot read into it.
  */
-export const IMPORT_MISSING_SCRIPT =
-  'set -o pipefail; IFS= read -r n && [ "$n" -ge 0 ] || exit 2; ' +
-  'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1; ' +
-  '[ -z "$missing" ] || printf "%s\\n" "$missing"; printf "%s\\n" "$2"; ' +
-  '[ -n "$missing" ] || exit 0; ' +
-  'nix-store --import | { if [ -r "$1" ]; then xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1"; else cat >/dev/null; fi; } >&2'
+export const IMPORT_MISSING_SCRIPT = [
+  WATCHED_FUNCTION,
+  'set -o pipefail',
+  'IFS= read -r n && [ "$n" -ge 0 ] || exit 2',
+  'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
+  '[ -z "$missing" ] || printf "%s\\n" "$missing"',
+  'printf "%s\\n" "$2"',
+  '[ -n "$missing" ] || exit 0',
+  'case $3 in',
+  '  daemon) watched "$4" "$5" nix-daemon --stdio ;;',
+  '  *) watched "$4" "$5" nix-store --import >/dev/null ;;',
+  'esac',
+  's=$?',
+  '[ -r "$1" ] || exit "$s"',
+  'invalid=$(printf "%s\\n" "$missing" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
+  'added=$(printf "%s\\n" "$missing" | grep -vxF -f <(printf "%s\\n" "$invalid"))',
+  '[ -z "$added" ] || printf "%s\\n" "$added" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1" >&2 || exit 1',
+  'exit "$s"',
+].join('\n')
 
-export function importMissingArgv(): string[] {
-  return ['bash', '-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE, MISSING_LIST_END]
+export function importMissingArgv(mode: ImportMode, every = STALL_CHECK_SECONDS, checks = STALL_CHECKS): string[] {
+  return ['bash', '-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', POD_SIGNING_KEY_FILE, MISSING_LIST_END, mode, String(every), String(checks)]
 }
 
 /**
