@@ -186,6 +186,12 @@ run_e2e() {
   tramp copy-closure "${common[@]}" "$local_path" --quiet
   check "copied path is valid in the pod's store with its content" \
     test "$(tramp shell "${common[@]}" -- sh -c 'nix-store --check-validity "$1" && cat "$1"' _ "$local_path")" = "$(cat "$payload")"
+  # It arrived through the pod's root nix-daemon (the local nix copy --to, store-import.ts),
+  # which the import exec then signed with the instance key: it can come back out checked.
+  check "the pod signed the copied path with its key" \
+    tramp shell "${common[@]}" -- sh -c 'nix path-info --sigs "$1" | grep -qF -- "$2"' _ "$local_path" "${signing_key%%:*}"
+  check "and no nix-daemon --stdio of the copy is left in the daemon container" \
+    poll 60 no_stdio_daemon "$namespace" "trampoline-$instance"
   out=$(tramp copy-closure "${common[@]}" "$local_path" --json) || fail "copy-closure $local_path again"
   check "copying it again sends nothing (sent $(json_field sent <<<"$out") of $(json_field closure <<<"$out"))" \
     test "$(json_field sent <<<"$out")" = 0 -a "$(json_field closure <<<"$out")" = 1
@@ -242,6 +248,13 @@ run_e2e() {
   tramp clean --name "$instance-idle" -n "$namespace" --json >/dev/null
   check "clean leaves no labelled object" test -z "$(kubectl get pods,pvc,secrets,configmaps,networkpolicies -n "$namespace" -l "app.kubernetes.io/instance in ($instance,$instance-idle)" -o name 2>&1)"
   cd "$root"
+}
+
+# no_stdio_daemon NAMESPACE POD: no `nix-daemon --stdio` runs in the pod's daemon container
+# (the copies' store programs end with them).
+no_stdio_daemon() {
+  # shellcheck disable=SC2016 # for the pod's shell
+  ! kubectl exec -n "$1" "$2" -c nix-daemon -- sh -c 'for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "nix-daemon --stdio"*) exit 0 ;; esac; done; exit 1'
 }
 
 # Ctrl-C in the middle of a push: exit 130, the previous workspace intact, nothing leaked.
