@@ -84,6 +84,13 @@ describe('IMPORT_MISSING_SCRIPT', () => {
         `for a; do case $a in *-new*) grep -qxF "$a" ${dir}/arrived 2>/dev/null || echo "$a";; esac; done\n`,
       { mode: 0o755 },
     )
+    // nix store sign refuses a path that has not arrived (an invalid one), as the real one does.
+    writeFileSync(
+      join(dir, 'nix'),
+      `#!/bin/sh\nfor a; do case $a in *-new*) grep -qxF "$a" ${dir}/arrived 2>/dev/null || { echo "error: path '$a' is not valid" >&2; exit 1; };; esac; done\n` +
+        `echo "$*" >> ${dir}/nix.log\n`,
+      { mode: 0o755 },
+    )
     writeFileSync(join(dir, 'nix-daemon'), `#!/bin/sh\n[ "$1" = --stdio ] || exit 9\n${take}; echo daemon-reply; exit "\${DAEMON_EXIT:-0}"\n`, { mode: 0o755 })
   }
 

@@ -32,7 +32,9 @@ export type ImportMode = 'daemon' | 'export'
  * stdin is for the program of mode $3 (ImportMode), run under the watchdog ($4 and $5,
  * pod/watchdog.ts); then what it added of the missing paths is signed with the instance
  * key at $1 (so it can come back out with signature checks on), even after a failure
- * (what arrived complete is in the store), and the status is the program's. The client
+ * (what arrived complete is in the store), and the status is the program's. Signing all
+ * of them first proves they all arrived (the usual case, one Nix start); only when that
+ * fails are the ones that did found and signed. The client
  * sends the rest only after the answer, so head cannot read into it.
  */
 export const IMPORT_MISSING_SCRIPT = [
@@ -49,6 +51,8 @@ export const IMPORT_MISSING_SCRIPT = [
   'esac',
   's=$?',
   '[ -r "$1" ] || exit "$s"',
+  // Usually all arrived, and signing them all proves it: one Nix start. Else sign what did.
+  'printf "%s\\n" "$missing" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1" >/dev/null 2>&1 && exit "$s"',
   'invalid=$(printf "%s\\n" "$missing" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
   'added=$(printf "%s\\n" "$missing" | grep -vxF -f <(printf "%s\\n" "$invalid"))',
   '[ -z "$added" ] || printf "%s\\n" "$added" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1" >&2 || exit 1',
