@@ -97,14 +97,16 @@ async function sendOver(context: CommandContext, store: ExecStore, paths: string
   const kill = () => {
     if (exporter && exporter.exitCode === null && exporter.signalCode === null) exporter.kill()
   }
+  // Stops the local Nix when the exec ended under it (the connection broke), or on Ctrl-C
+  // before the exec is cut: Nix would only add its broken pipes to our message.
+  const execEnded = new AbortController()
   const unregister = onInterrupt(() => {
+    execEnded.abort()
     session?.abort()
     kill()
   })
   const progress = new ByteProgress({ label: 'copy', live: report ? undefined : false })
   progress.on('error', () => {})
-  // Stops the local Nix when the exec ended under it (the connection broke).
-  const execEnded = new AbortController()
   try {
     const running = runInDaemon(context, { command: importMissingArgv(bridge ? 'daemon' : 'export'), stdin, stdout: answer, stderr: process.stderr, onOpen: (open) => (session = open) })
     running.then(
