@@ -48,11 +48,13 @@ fault_wait_pid() {
 # scanning shell's own command line never matches it.
 # shellcheck disable=SC2016 # expanded in the pod
 FAULT_POD='
+# Builtins only (no process per entry), so a scan takes milliseconds even on a busy node:
+# what it watches for may run only briefly before it does what the hold must precede.
 matches() {
-  local d c
+  local d argv
   for d in /proc/[0-9]*; do
-    c=$(tr "\0" " " 2>/dev/null <"$d/cmdline") || continue
-    case $c in $FAULT_PATTERN) echo "${d#/proc/}" ;; esac
+    mapfile -d "" -t argv 2>/dev/null <"$d/cmdline" || continue
+    case "${argv[*]}" in $FAULT_PATTERN) echo "${d#/proc/}" ;; esac
   done
 }
 deadline=$((SECONDS + FAULT_SECONDS))
@@ -358,18 +360,20 @@ fault_tunnel_drop() {
   # copy-closure --from: a path only the pod has; the nix-daemon --stdio that serves it (in
   # the daemon container, beside the signing) held mid-transfer, before it has written the
   # whole path. The channel between it and here buffers megabytes, so a hold that comes after
-  # its last write proves nothing (the copy still ends well): that copy is let finish, taken
-  # out of the local store again, and the hold tried anew.
+  # its last write proves nothing (the copy still ends well): that copy is let finish, and
+  # the hold tried anew with a fresh path.
   local size=64000000 attempt held=''
-  path=$(tramp shell "$@" -- sh -c 'f=$HOME/fault-payload-$1 && head -c "$2" /dev/urandom >"$f" && nix-store --add "$f" && rm -f "$f"' _ "$$" "$size") ||
-    { fail "a path in the pod to copy"; return 0; }
-  fault_container=nix-daemon
   for attempt in 1 2 3; do
+    # A fresh path each try: the one a late hold let through is in the local store now.
+    path=$(tramp shell "$@" -- sh -c 'f=$HOME/fault-payload-$1 && head -c "$2" /dev/urandom >"$f" && nix-store --add "$f" && rm -f "$f"' _ "$$-$attempt" "$size") ||
+      { fail "a path in the pod to copy"; return 0; }
+    fault_container=nix-daemon
     fault_hold "$work/hold-copy.out" "nix-daemon --stdio*" "$@" || { fault_container=user; fail "watch the pod for the copy"; return 0; }
     "$node_bin" "$root/bin/trampoline.js" copy-closure "$@" --from "$path" >"$work/copy.out" 2>"$work/copy.err" &
     pid=$!
     if ! fault_held "$work/hold-copy.out" 120; then
       fault_container=user
+      sed 's/^/  copy-closure: /' "$work/copy.err" | tail -n 4
       fail "copy-closure --from reached the pod's nix-daemon --stdio"
       kill -KILL "$pid" 2>/dev/null || true
       return 0
@@ -381,7 +385,6 @@ fault_tunnel_drop() {
     echo "  held after it had written ${fault_held_wrote:-an unknown number of} bytes of $size (try $attempt): again" >&2
     fault_release "$fault_held_pid" "$@"
     fault_wait_pid "$pid" 120
-    nix-store --delete "$path" >/dev/null 2>&1 || true
   done
   if [[ -z $held ]]; then
     fault_container=user
