@@ -40,6 +40,9 @@ export type ImportMode = 'daemon' | 'export'
 export const IMPORT_MISSING_SCRIPT = [
   WATCHED_FUNCTION,
   'set -o pipefail',
+  // The paths on stdin, signed with the key at $1.
+  'sign() { xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$key"; }',
+  'key=$1',
   'IFS= read -r n && [ "$n" -ge 0 ] || exit 2',
   'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
   '[ -z "$missing" ] || printf "%s\\n" "$missing"',
@@ -52,10 +55,10 @@ export const IMPORT_MISSING_SCRIPT = [
   's=$?',
   '[ -r "$1" ] || exit "$s"',
   // Usually all arrived, and signing them all proves it: one Nix start. Else sign what did.
-  'printf "%s\\n" "$missing" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1" >/dev/null 2>&1 && exit "$s"',
+  'printf "%s\\n" "$missing" | sign >/dev/null 2>&1 && exit "$s"',
   'invalid=$(printf "%s\\n" "$missing" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
   'added=$(printf "%s\\n" "$missing" | grep -vxF -f <(printf "%s\\n" "$invalid"))',
-  '[ -z "$added" ] || printf "%s\\n" "$added" | xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$1" >&2 || exit 1',
+  '[ -z "$added" ] || printf "%s\\n" "$added" | sign >&2 || exit 1',
   'exit "$s"',
 ].join('\n')
 
