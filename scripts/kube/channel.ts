@@ -7,13 +7,17 @@ import { randomFillSync } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import { encodeFrame, decodeFrame } from './frames.ts'
-import { encodeMaskedChannelFrame } from './mask.ts'
+import { encodeMaskedChannelFrame, maskedChannelFrameLength } from './mask.ts'
+import { FrameBuffers } from './frame-buffers.ts'
 
 const HIGH_WATER = 4 * 1024 * 1024
 const PING_INTERVAL_MS = 30_000
 const CLOSE_GRACE_MS = 2_000
 /** Smaller frames go through ws (its byte loop costs nothing there). */
 const FAST_FRAME_MIN = 1024
+// Frames of a pipe's or file's 64 KiB reads fit one pooled buffer; HIGH_WATER of them in
+// flight is all the pool keeps.
+const frameBuffers = new FrameBuffers(maskedChannelFrameLength(64 * 1024), HIGH_WATER / (64 * 1024))
 
 // Fresh random mask keys (RFC 6455 5.3: unpredictable, one per frame), as ws draws them:
 // from a pool refilled by the CSPRNG.
@@ -118,8 +122,11 @@ export async function openChannelSocket(
       // Big data frames are framed and masked here, in 32-bit words (kube/mask.ts), and
       // written under ws: its JavaScript byte loop was half the CPU of an upload.
       const direct = typeof payload !== 'string' && payload.length >= FAST_FRAME_MIN ? directSocket(ws) : undefined
-      if (direct) direct.write(encodeMaskedChannelFrame(channel, payload as Uint8Array, nextMask()))
-      else ws.send(encodeFrame(channel, payload))
+      if (direct) {
+        const buffer = frameBuffers.take(maskedChannelFrameLength(payload.length))
+        // Once written (encrypted, for TLS), the buffer is free for the next frame.
+        direct.write(encodeMaskedChannelFrame(channel, payload as Uint8Array, nextMask(), buffer), (error) => error || frameBuffers.release(buffer))
+      } else ws.send(encodeFrame(channel, payload))
       if (ws.bufferedAmount >= HIGH_WATER) await waitForRoom()
     },
     sendRaw(frame) {

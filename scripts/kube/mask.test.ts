@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
 import type { EventEmitter } from 'node:events'
-import { encodeMaskedChannelFrame, maskInPlace } from './mask.ts'
+import { encodeMaskedChannelFrame, maskedChannelFrameLength, maskInPlace } from './mask.ts'
 
 // ws's frame parser, as a server runs it (not in its type declarations).
 const { Receiver } = createRequire(import.meta.url)('ws') as { Receiver: new (options: { isServer: boolean }) => EventEmitter & { write(chunk: Buffer): void } }
@@ -46,5 +46,25 @@ describe('encodeMaskedChannelFrame', () => {
       expect(payload[0]).toBe(3)
       expect(payload.subarray(1).equals(data)).toBe(true)
     }
+  })
+
+  it('writes the same frame into the start of a reused buffer, and its length is maskedChannelFrameLength', () => {
+    for (const size of [0, 124, 125, 65534, 65535, 70000]) {
+      const data = randomBytes(size)
+      const mask = randomBytes(4)
+      const fresh = encodeMaskedChannelFrame(3, data, mask)
+      const into = randomBytes(maskedChannelFrameLength(70000) + 10)
+      const reused = encodeMaskedChannelFrame(3, data, mask, into)
+      expect(fresh.length).toBe(maskedChannelFrameLength(size))
+      expect(reused.buffer).toBe(into.buffer)
+      expect(reused.equals(fresh)).toBe(true)
+    }
+  })
+
+  it('does not write into a buffer that is too small', () => {
+    const small = Buffer.alloc(8)
+    const frame = encodeMaskedChannelFrame(1, randomBytes(100), randomBytes(4), small)
+    expect(frame.buffer).not.toBe(small.buffer)
+    expect(small.equals(Buffer.alloc(8))).toBe(true)
   })
 })

@@ -32,16 +32,23 @@ export function maskInPlace(buffer: Buffer, start: number, length: number, mask:
   for (; i < length; i++) buffer[start + i] ^= mask[i & 3]
 }
 
+/** The size of encodeMaskedChannelFrame's frame for `dataLength` bytes of data. */
+export function maskedChannelFrameLength(dataLength: number): number {
+  const length = dataLength + 1
+  return 2 + (length < 126 ? 0 : length < 65536 ? 2 : 8) + 4 + length
+}
+
 /**
  * One masked binary websocket frame (FIN set) whose payload is `channel` followed by
  * `data`: the Kubernetes channel framing and the websocket framing in one buffer, so the
- * payload is copied once and masked in place.
+ * payload is copied once and masked in place. Written into the start of `into` when it is
+ * big enough (a reused buffer), else into a new one.
  */
-export function encodeMaskedChannelFrame(channel: number, data: Uint8Array, mask: Uint8Array): Buffer {
+export function encodeMaskedChannelFrame(channel: number, data: Uint8Array, mask: Uint8Array, into?: Buffer): Buffer {
   const length = data.length + 1
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8
   const header = 2 + lengthBytes + 4
-  const frame = Buffer.allocUnsafe(header + length)
+  const frame = into && into.length >= header + length ? into.subarray(0, header + length) : Buffer.allocUnsafe(header + length)
   frame[0] = 0x82
   if (lengthBytes === 0) frame[1] = 0x80 | length
   else if (lengthBytes === 2) {
