@@ -461,8 +461,10 @@ async function rawDownload(paths: string[]): Promise<RawRun & { bytes: number }>
 
 /**
  * copy-closure both ways against the raw exec channel with the same bytes. Per run, the
- * closures file has a "tiny" set (one small path: a copy's fixed cost) and a "data" set of
- * fresh paths: raw upload of the NAR size, copy-closure to the pod, then the paths are
+ * closures file has a "tiny" set (one small path: a copy's fixed cost) and two sets of
+ * fresh paths, "data" (input-addressed, as build outputs are) and "data-ca"
+ * (content-addressed, as sources are: Nix hashes each from disk again when it takes it
+ * in): raw upload of the NAR size, copy-closure to the pod, then the paths are
  * deleted locally, raw download of the same files out of the pod, copy-closure --from
  * (signature-checked, back into the local store). Lines of the other protocol are ignored.
  */
@@ -481,11 +483,12 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
     runIds.add(Number(run))
   }
   const runs = [...runIds].sort((a, b) => a - b)
-  const kinds = ['tiny', 'data'] as const
+  const kinds = ['tiny', 'data', 'data-ca'] as const
   type Series = { up: number[]; to: number[]; down: number[]; from: number[]; nixAlone: number[]; toWall: CliRun[]; fromWall: CliRun[] }
   const series = (): Series => ({ up: [], to: [], down: [], from: [], nixAlone: [], toWall: [], fromWall: [] })
-  const got = { tiny: series(), data: series() }
-  const shape = { tiny: { bytes: 0, count: 0 }, data: { bytes: 0, count: 0 } }
+  const got = { tiny: series(), data: series(), 'data-ca': series() }
+  const shape = { tiny: { bytes: 0, count: 0 }, data: { bytes: 0, count: 0 }, 'data-ca': { bytes: 0, count: 0 } }
+  const addressing = { tiny: 'content-addressed', data: 'input-addressed', 'data-ca': 'content-addressed' }
   for (const [i, run] of runs.entries()) {
     for (const kind of kinds) {
       const set = sets.get(`${kind} ${run}`)
@@ -501,7 +504,7 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
       const from = await cliOk(['copy-closure', '--from', '--json', ...common, ...set.paths], cwd)
       g.from.push(JSON.parse(from.stdout).seconds)
       g.fromWall.push(from)
-      if (kind === 'data') g.nixAlone.push(nixAlone(set.paths))
+      if (kind !== 'tiny') g.nixAlone.push(nixAlone(set.paths))
       say(
         `copy-closure ${i + 1}/${runs.length} ${kind}: raw up ${g.up.at(-1)!.toFixed(2)}s, to pod ${g.to.at(-1)!.toFixed(2)}s; ` +
           `raw down ${g.down.at(-1)!.toFixed(2)}s, --from ${g.from.at(-1)!.toFixed(2)}s`,
@@ -510,7 +513,7 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
   }
   for (const kind of kinds) {
     const { bytes, count } = shape[kind]
-    const what = `${count} path${count === 1 ? '' : 's'}, ${bytes < MiB ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / MiB).toFixed(0)} MiB`} NAR`
+    const what = `${count} path${count === 1 ? '' : 's'}, ${bytes < MiB ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / MiB).toFixed(0)} MiB`} NAR, ${addressing[kind]}`
     const g = got[kind]
     addRow({ id: `copy-${kind}-raw-up`, label: `raw exec upload, same bytes (${what})`, bytes, runs: g.up })
     addRow({

@@ -213,14 +213,24 @@ if ! skipped copy; then
   closures=$work/closures
   : >"$closures"
   per_path=$((closure_mib * 1024 * 1024 / closure_paths))
-  log "store paths for copy-closure: $repeat runs x ($closure_paths paths of $per_path bytes + 1 tiny path), fresh data each run"
+  log "store paths for copy-closure: $repeat runs x (2 x $closure_paths paths of $per_path bytes, input- and content-addressed, + 1 tiny path), fresh data each run"
   mkdir -p "$work/nix"
-  # add_path PROTOCOL KIND RUN FILE: the file into the local store, listed for bench.ts and cleanup.
+  # add_path PROTOCOL KIND RUN FILE: the file into the local store, listed for bench.ts and
+  # cleanup. Kind data is input-addressed, as build outputs are (nix-store --add makes a
+  # content-addressed path; its export, renamed, is imported without the address); the
+  # others stay content-addressed, as sources are.
   add_path() {
-    local path
+    local path added
     # (Debian's nix-bin warns about the missing nixbld group on every call: keep it quiet.)
     path=$(nix-store --add "$4" 2>"$work/nix.err") || { cat "$work/nix.err" >&2; exit 1; }
     echo "$path" >>"$nix_paths"
+    if [[ $2 == data ]]; then
+      added=$(nix-store --export "$path" 2>"$work/nix.err" | "$node_bin" "$root/test/bench/rename-export.ts" "$path" |
+        nix-store --import 2>>"$work/nix.err") || { cat "$work/nix.err" >&2; exit 1; }
+      nix-store --delete "$path" >/dev/null 2>&1 || true
+      path=$added
+      echo "$path" >>"$nix_paths"
+    fi
     echo "$1 $2 $3 $(nix-store -q --size "$path" 2>"$work/nix.err") $path" >>"$closures"
     rm -f "$4"
   }
@@ -228,9 +238,11 @@ if ! skipped copy; then
   for run in $(seq 1 "$repeat"); do
     head -c 1024 /dev/urandom >"$work/nix/bench-$run-tiny"
     add_path ssh-ng tiny "$run" "$work/nix/bench-$run-tiny"
-    for k in $(seq 1 "$closure_paths"); do
-      head -c "$per_path" /dev/urandom >"$work/nix/bench-$run-$k"
-      add_path ssh-ng data "$run" "$work/nix/bench-$run-$k"
+    for kind in data data-ca; do
+      for k in $(seq 1 "$closure_paths"); do
+        head -c "$per_path" /dev/urandom >"$work/nix/bench-$run-$kind-$k"
+        add_path ssh-ng "$kind" "$run" "$work/nix/bench-$run-$kind-$k"
+      done
     done
   done
 fi
