@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -72,16 +72,21 @@ describe('CHECK_AND_SIGN_SCRIPT', () => {
 })
 
 describe('IMPORT_MISSING_SCRIPT', () => {
-  // Stand-ins: paths named "-new" are invalid until they arrive; the program of either mode
-  // records its stdin byte for byte and makes the paths listed in `arrives` valid (a copy
-  // cut short brings fewer); the daemon answers on stdout and exits with DAEMON_EXIT.
-  function standIns(arrives: string[]) {
+  // Stand-ins, in a store under dir: paths named "-have" are on disk and valid, "-partial"
+  // on disk but not valid (left by a copy cut short), "-new" not on disk; those two are
+  // invalid until they arrive. The program of either mode records its stdin byte for byte
+  // and makes the paths listed in `arrives` valid (a copy cut short brings fewer); the
+  // daemon answers on stdout and exits with DAEMON_EXIT. nix-store logs its checks.
+  function standIns(paths: string[], arrives: string[]) {
+    mkdirSync(join(dir, 'store'), { recursive: true })
+    for (const path of paths) if (!path.includes('-new')) mkdirSync(path, { recursive: true })
     writeFileSync(join(dir, 'arrives'), arrives.map((path) => `${path}\n`).join(''))
     const take = `cat > ${dir}/received; cat ${dir}/arrives >> ${dir}/arrived`
     writeFileSync(
       join(dir, 'nix-store'),
       `#!/bin/sh\nif [ "$1" = --import ]; then ${take}; echo imported-and-printed; exit 0; fi\n` +
-        `for a; do case $a in *-new*) grep -qxF "$a" ${dir}/arrived 2>/dev/null || echo "$a";; esac; done\n`,
+        `echo "$*" >> ${dir}/nix-store.log\n` +
+        `for a; do case $a in *-new*|*-partial*) grep -qxF "$a" ${dir}/arrived 2>/dev/null || echo "$a";; esac; done\n`,
       { mode: 0o755 },
     )
     // nix store sign refuses a path that has not arrived (an invalid one), as the real one does.
@@ -96,7 +101,7 @@ describe('IMPORT_MISSING_SCRIPT', () => {
 
   /** The protocol as the CLI speaks it: the list, then (after the answer) the stream for the mode's program. */
   async function copy(mode: 'daemon' | 'export', paths: string[], stream: Buffer | undefined, options: { arrives?: string[]; daemonExit?: number } = {}) {
-    standIns(options.arrives ?? paths.filter((path) => path.includes('-new')))
+    standIns(paths, options.arrives ?? paths.filter((path) => path.includes('-new') || path.includes('-partial')))
     const child = spawn('bash', ['-c', IMPORT_MISSING_SCRIPT, 'trampoline-import', join(dir, 'key'), MISSING_LIST_END, mode, '10', '60'], {
       // HOME: bash reads ~/.bashrc when its stdin is a socket (as Node's pipes are).
       env: { PATH: `${dir}:/usr/bin:/bin`, HOME: dir, DAEMON_EXIT: String(options.daemonExit ?? 0) },
@@ -122,41 +127,44 @@ describe('IMPORT_MISSING_SCRIPT', () => {
     } catch {
       // nothing received
     }
-    let nixLog = ''
-    try {
-      nixLog = readFileSync(join(dir, 'nix.log'), 'utf8')
-    } catch {
-      // nix never ran
+    const log = (name: string) => {
+      try {
+        return readFileSync(join(dir, name), 'utf8')
+      } catch {
+        return '' // never ran
+      }
     }
-    return { code, missing, received, after, stderr, nixLog }
+    return { code, missing, received, after, stderr, nixLog: log('nix.log'), checks: log('nix-store.log') }
   }
 
   const stream = Buffer.concat([Buffer.from('NAR\n'), Buffer.alloc(100_000, 0xff), Buffer.from('\nend')])
-  const paths = ['/nix/store/a-have', '/nix/store/b-new', '/nix/store/c-new']
+  let paths: string[]
+  const inStore = (name: string) => join(dir, 'store', name)
+  beforeEach(() => (paths = [inStore('a-have'), inStore('b-new'), inStore('c-new')]))
 
   it('answers what is missing, then serves a root nix-daemon exactly the stream that follows, its answers on stdout, and signs what arrived', async () => {
     const { code, missing, received, after, nixLog, stderr } = await copy('daemon', paths, stream)
     expect(code).toBe(0)
-    expect(missing).toEqual(['/nix/store/b-new', '/nix/store/c-new'])
+    expect(missing).toEqual([inStore('b-new'), inStore('c-new')])
     expect(received?.equals(stream)).toBe(true)
     expect(after).toBe('daemon-reply\n')
-    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key /nix/store/b-new /nix/store/c-new\n`)
+    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key ${inStore('b-new')} ${inStore('c-new')}\n`)
     expect(stderr).toBe('')
   })
 
   it('imports an export stream instead in the export mode, printing nothing of it', async () => {
     const { code, missing, received, after, nixLog } = await copy('export', paths, stream)
     expect(code).toBe(0)
-    expect(missing).toEqual(['/nix/store/b-new', '/nix/store/c-new'])
+    expect(missing).toEqual([inStore('b-new'), inStore('c-new')])
     expect(received?.equals(stream)).toBe(true)
     expect(after).toBe('')
     expect(nixLog).toContain('store sign --quiet --key-file')
   })
 
   it('after a copy cut short, signs what did arrive and passes the failure on', async () => {
-    const { code, nixLog } = await copy('daemon', paths, stream, { arrives: ['/nix/store/b-new'], daemonExit: 1 })
+    const { code, nixLog } = await copy('daemon', paths, stream, { arrives: [inStore('b-new')], daemonExit: 1 })
     expect(code).toBe(1)
-    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key /nix/store/b-new\n`)
+    expect(nixLog).toBe(`--extra-experimental-features nix-command store sign --quiet --key-file ${dir}/key ${inStore('b-new')}\n`)
   })
 
   it('signs nothing when nothing arrived', async () => {
@@ -165,8 +173,22 @@ describe('IMPORT_MISSING_SCRIPT', () => {
     expect(nixLog).toBe('')
   })
 
+  it('asks Nix only about the paths on disk, and counts one it does not know as missing', async () => {
+    const listed = [inStore('a-have'), inStore('b-new'), inStore('c-partial'), inStore('d-have')]
+    const { code, missing, checks } = await copy('daemon', listed, stream)
+    expect(code).toBe(0)
+    expect(missing.sort()).toEqual([inStore('b-new'), inStore('c-partial')])
+    expect(checks.split('\n')[0]).toBe(`--check-validity --print-invalid ${inStore('a-have')} ${inStore('c-partial')} ${inStore('d-have')}`)
+  })
+
+  it('does not start Nix to check when no path is on disk (a fresh copy)', async () => {
+    const { missing, checks } = await copy('daemon', [inStore('b-new'), inStore('c-new')], stream)
+    expect(missing).toEqual([inStore('b-new'), inStore('c-new')])
+    expect(checks).toBe('')
+  })
+
   it('with nothing missing answers an empty list and runs nothing', async () => {
-    const { code, missing, received, after } = await copy('daemon', ['/nix/store/a-have'], undefined)
+    const { code, missing, received, after } = await copy('daemon', [inStore('a-have')], undefined)
     expect(code).toBe(0)
     expect(missing).toEqual([])
     expect(received).toBeUndefined()

@@ -28,7 +28,7 @@ export type ImportMode = 'daemon' | 'export'
 
 /**
  * Shell for a whole copy in one exec: stdin starts with a count line and that many store
- * paths; it prints those the store lacks, then MISSING_LIST_END ($2). If any, the rest of
+ * paths; it prints those the store lacks (not on disk, or not valid), then MISSING_LIST_END ($2). If any, the rest of
  * stdin is for the program of mode $3 (ImportMode), run under the watchdog ($4 and $5,
  * pod/watchdog.ts); then what it added of the missing paths is signed with the instance
  * key at $1 (so it can come back out with signature checks on), even after a failure
@@ -44,7 +44,17 @@ export const IMPORT_MISSING_SCRIPT = [
   'sign() { xargs -r nix --extra-experimental-features nix-command store sign --quiet --key-file "$key"; }',
   'key=$1',
   'IFS= read -r n && [ "$n" -ge 0 ] || exit 2',
-  'missing=$(head -n "$n" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
+  'mapfile -t paths < <(head -n "$n")',
+  // A path not on disk is missing without asking Nix (a fresh copy: no Nix start); one on
+  // disk may be left from a copy cut short, so Nix says whether it is valid.
+  'lacking=() present=()',
+  'for p in "${paths[@]}"; do if [ -e "$p" ] || [ -L "$p" ]; then present+=("$p"); else lacking+=("$p"); fi; done',
+  'if [ ${#present[@]} -gt 0 ]; then',
+  '  invalid=$(printf "%s\\n" "${present[@]}" | xargs -r nix-store --check-validity --print-invalid) || exit 1',
+  '  [ -z "$invalid" ] || mapfile -t -O "${#lacking[@]}" lacking <<<"$invalid"',
+  'fi',
+  'missing=',
+  '[ ${#lacking[@]} -eq 0 ] || missing=$(printf "%s\\n" "${lacking[@]}")',
   '[ -z "$missing" ] || printf "%s\\n" "$missing"',
   'printf "%s\\n" "$2"',
   '[ -n "$missing" ] || exit 0',
