@@ -495,11 +495,13 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
       if (!set) throw new Error(`closures file has no ${kind} paths for run ${run}`)
       shape[kind] = { bytes: set.bytes, count: set.paths.length }
       const g = got[kind]
+      settleWrites()
       g.up.push((await rawExec(set.bytes)).seconds)
       const to = await cliOk(['copy-closure', '--json', ...common, ...set.paths], cwd)
       g.to.push(JSON.parse(to.stdout).seconds)
       g.toWall.push(to)
       execFileSync('nix-store', ['--delete', ...set.paths], { stdio: 'ignore' })
+      settleWrites()
       g.down.push((await rawDownload(set.paths)).seconds)
       const from = await cliOk(['copy-closure', '--from', '--json', ...common, ...set.paths], cwd)
       g.from.push(JSON.parse(from.stdout).seconds)
@@ -546,6 +548,15 @@ async function copyScenario(file: string, cwd: string): Promise<void> {
       })
     }
   }
+}
+
+/**
+ * Flush what earlier steps wrote (the paths made for the run, the last copy's store
+ * writes; the pod's volume is this machine's disk), so its write-back does not land in
+ * the middle of the next pair's measurements.
+ */
+function settleWrites(): void {
+  execFileSync('sync', [], { stdio: 'ignore' })
 }
 
 /**
