@@ -9,7 +9,8 @@
 #   push-tarball, many small files          vs  raw exec channel (same bytes)
 #   peak RSS of the CLI during the big push vs  payload size (and a trivial command's RSS)
 #   copy-closure to the pod, and --from     vs  raw exec up/download of the same bytes (fresh store
-#                                               paths each run)
+#                                               paths each run: input-addressed, as build outputs
+#                                               are, and content-addressed, as sources are)
 #   push-tarball with nothing new           vs  shell -- true
 #   push-tarball, whole command             vs  git archive | kubectl exec -i -- tar -x, and
 #                                               the original nix-trampoline method (git archive
