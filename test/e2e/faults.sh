@@ -144,11 +144,12 @@ fault_src_is() {
   tramp shell "$@" -- sh -c 'cd /workspace/src && test "$(git rev-parse "refs/trampoline/pushed^{tree}")" = "$1" && test -z "$(git status --porcelain)" && grep -q "^$2 " fault-marker.txt && test "$(wc -c <fault-big.bin)" = 64000000' _ "$tree" "$marker"
 }
 
-# fault_mid_transfer ARGS...: the pod's receiver is taking a pack in: index-pack with its
-# temporary pack, or unpack-objects (a pack of few objects) running.
+# fault_mid_transfer ARGS...: the pod's receiver is taking a pack in: index-pack (with its
+# temporary pack, or held before it made one: the hold can come right at its start) or
+# unpack-objects (a pack of few objects) running.
 fault_mid_transfer() {
   tramp shell "$@" -- bash -c 'compgen -G "/workspace/src/.git/objects/pack/tmp_pack_*" >/dev/null && exit 0
-    for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git unpack-objects"*) exit 0 ;; esac; done; exit 1'
+    for d in /proc/[0-9]*; do case $(tr "\0" " " <"$d/cmdline" 2>/dev/null) in "git index-pack --stdin"* | "git unpack-objects"*) exit 0 ;; esac; done; exit 1'
 }
 
 # fault_release PID ARGS...: continue a held process (gone already is fine).
