@@ -32,10 +32,15 @@ export function maskInPlace(buffer: Buffer, start: number, length: number, mask:
   for (; i < length; i++) buffer[start + i] ^= mask[i & 3]
 }
 
+/** Bytes of a frame's extended payload length (RFC 6455 5.2) for a payload of `length`. */
+function extendedLengthBytes(length: number): 0 | 2 | 8 {
+  return length < 126 ? 0 : length < 65536 ? 2 : 8
+}
+
 /** The size of encodeMaskedChannelFrame's frame for `dataLength` bytes of data. */
 export function maskedChannelFrameLength(dataLength: number): number {
   const length = dataLength + 1
-  return 2 + (length < 126 ? 0 : length < 65536 ? 2 : 8) + 4 + length
+  return 2 + extendedLengthBytes(length) + 4 + length
 }
 
 /**
@@ -46,7 +51,7 @@ export function maskedChannelFrameLength(dataLength: number): number {
  */
 export function encodeMaskedChannelFrame(channel: number, data: Uint8Array, mask: Uint8Array, into?: Buffer): Buffer {
   const length = data.length + 1
-  const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8
+  const lengthBytes = extendedLengthBytes(length)
   const header = 2 + lengthBytes + 4
   const frame = into && into.length >= header + length ? into.subarray(0, header + length) : Buffer.allocUnsafe(header + length)
   frame[0] = 0x82
